@@ -1,0 +1,107 @@
+"""The `nail-os` click group: connection options declared once, one small module per command.
+
+Commands import their heavy modules when they run, so `nail-os --help` needs no torch and no node.
+Our own exceptions become click errors in one place (`NailGroup.invoke`): exit 1 with the message.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import click
+
+from nail_os.connection import DEFAULT_URL, ClusterConfig
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from opensearchpy.exceptions import ConnectionError as OSConnectionError
+    from opensearchpy.exceptions import TransportError
+
+    from nail_os.connection import ConnectionConfigError
+    from nail_os.corpus import CorpusError
+    from nail_os.encoders import MissingExtraError
+    from nail_os.ingest import IngestError
+    from nail_os.mapping import MappingError
+    from nail_os.queries import QueryError
+    from nail_os.registry import ModelNotFoundError
+
+    return (ConnectionConfigError, CorpusError, MissingExtraError, IngestError, MappingError, QueryError,
+            ModelNotFoundError, OSConnectionError, TransportError)
+
+
+class NailGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _known_errors() as exc:
+            raise click.ClickException(_describe(exc, ctx)) from exc
+
+
+def _describe(exc: BaseException, ctx: click.Context) -> str:
+    from opensearchpy.exceptions import AuthenticationException, ConnectionError, TransportError
+
+    config: ClusterConfig | None = ctx.obj if isinstance(ctx.obj, ClusterConfig) else None
+    where = config.describe() if config else "the cluster"
+    if isinstance(exc, ConnectionError):
+        hint = " Is it running? Start the local node with: nail-os server start" if "127.0.0.1" in where else ""
+        return f"cannot reach OpenSearch at {where}: {exc.info if hasattr(exc, 'info') else exc}.{hint}"
+    if isinstance(exc, AuthenticationException):
+        return f"OpenSearch at {where} refused the credentials (HTTP 401): check --user/--password"
+    if isinstance(exc, TransportError):
+        return f"OpenSearch at {where} answered HTTP {exc.status_code}: {exc.error} {exc.info}"[:2000]
+    return str(exc)
+
+
+@click.group(cls=NailGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--url", envvar="NAIL_OS_URL", default=DEFAULT_URL, show_default=True,
+              help="Cluster URL (env NAIL_OS_URL); the local node by default.")
+@click.option("--user", envvar="NAIL_OS_USER", help="Basic-auth user (env NAIL_OS_USER).")
+@click.option("--password", envvar="NAIL_OS_PASSWORD", help="Basic-auth password (env NAIL_OS_PASSWORD).")
+@click.option("--ca-certs", envvar="NAIL_OS_CA_CERTS", type=click.Path(exists=True, dir_okay=False),
+              help="CA bundle to verify the cluster's certificate.")
+@click.option("--client-cert", type=click.Path(exists=True, dir_okay=False), help="Client certificate (PEM).")
+@click.option("--client-key", type=click.Path(exists=True, dir_okay=False), help="Client certificate key (PEM).")
+@click.option("--insecure", is_flag=True, help="Do not verify the cluster's TLS certificate.")
+@click.option("--timeout", default=60.0, show_default=True, help="Request timeout in seconds.")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) to stderr.")
+@click.version_option(package_name="nail-os")
+@click.pass_context
+def main(ctx: click.Context, url: str, user: str | None, password: str | None, ca_certs: str | None,
+         client_cert: str | None, client_key: str | None, insecure: bool, timeout: float, verbose: int) -> None:
+    """nail-os: NAIL learned sparse retrieval for OpenSearch.
+
+    Documents are encoded once, at index time, into a rank_features field; a query is only tokenized.
+
+    \b
+    Example:
+      nail-os server start && nail-os ingest ../shared/data/scifact --index scifact
+      nail-os search "vitamin d and bone density" --index scifact --mode hybrid
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("opensearch").setLevel(max(level, logging.ERROR))  # its own logs repeat our errors
+    ctx.obj = ClusterConfig(url=url, user=user, password=password, ca_certs=ca_certs, client_cert=client_cert,
+                            client_key=client_key, verify_certs=not insecure, timeout=timeout)
+
+
+def client_from(ctx: click.Context) -> Any:
+    """The OpenSearch client for the group's connection options."""
+    from nail_os.connection import make_client
+
+    return make_client(ctx.find_object(ClusterConfig))
+
+
+def _register() -> None:
+    import importlib
+
+    for module, name in [("index", "index"), ("ingest", "ingest"), ("search", "search"), ("search", "query"),
+                         ("server", "server"), ("encode", "encode"), ("train", "train"), ("eval", "eval_")]:
+        try:
+            command = getattr(importlib.import_module(f"nail_os.cli.{module}"), name)
+        except (ImportError, AttributeError):  # a command still being written
+            continue
+        main.add_command(command)
+
+
+_register()

@@ -1,0 +1,64 @@
+"""Options shared by several commands, declared once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from nail_os.mapping import DEFAULT_NAIL_FIELD
+from nail_os.queries import DEFAULT_MAX_CLAUSES, MODES
+
+
+def index_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--index", "-i", required=True, help="Index name.")(f)
+
+
+def nail_field_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--nail-field", default=DEFAULT_NAIL_FIELD, show_default=True,
+                        help="The rank_features field holding NAIL weights.")(f)
+
+
+def model_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--model", "-m", default=None,
+                        help="Model folder or name (nail-minilm, splade-tiny, minilm); default: the shipped "
+                             "NAIL checkpoint, else splade-tiny.")(f)
+
+
+def query_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Options that shape a query body (`search` and `query`)."""
+    for option in reversed([
+        click.option("--mode", type=click.Choice(MODES), default="nail", show_default=True,
+                     help="bm25, nail, or their server-side hybrid."),
+        click.option("--size", "-k", default=10, show_default=True, help="Hits to return."),
+        click.option("--bm25-weight", default=1.0, show_default=True, help="Hybrid: weight of the BM25 score."),
+        click.option("--nail-weight", default=1.0, show_default=True, help="Hybrid: weight of the NAIL score."),
+        click.option("--text-field", "text_fields", multiple=True, default=("title", "text"), show_default=True,
+                     help="Text fields for BM25 (repeat for several)."),
+        click.option("--max-clauses", default=DEFAULT_MAX_CLAUSES, show_default=True,
+                     help="The cluster's indices.query.bool.max_clause_count."),
+        click.option("--on-too-many", type=click.Choice(["prune", "refuse"]), default="prune", show_default=True,
+                     help="A query over --max-clauses tokens: keep the heaviest tokens, or refuse it."),
+        nail_field_option,
+        model_option,
+    ]):
+        f = option(f)
+    return f
+
+
+def query_options_from(kwargs: dict[str, Any]) -> Any:
+    from nail_os.queries import QueryOptions
+
+    return QueryOptions(
+        mode=kwargs["mode"], size=kwargs["size"], nail_field=kwargs["nail_field"],
+        text_fields=tuple(kwargs["text_fields"]), bm25_weight=kwargs["bm25_weight"],
+        nail_weight=kwargs["nail_weight"], max_clauses=kwargs["max_clauses"], on_too_many=kwargs["on_too_many"],
+    )
+
+
+def load_tokenizer(model: str | None) -> Any:
+    from nail_os.registry import resolve_model_dir
+    from nail_os.tokens import Tokenizer
+
+    return Tokenizer.from_model_dir(resolve_model_dir(model))

@@ -1,0 +1,64 @@
+"""`nail-os search` runs a query; `nail-os query --dsl` prints its body for any client."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from nail_os.cli.options import index_option, load_tokenizer, query_options, query_options_from
+
+
+@click.command()
+@click.argument("text")
+@index_option
+@query_options
+@click.option("--explain", is_flag=True, help="Show which tokens matched and what each added to the score.")
+@click.option("--json", "as_json", is_flag=True, help="Print hits as JSON lines.")
+@click.pass_context
+def search(ctx: click.Context, text: str, index: str, explain: bool, as_json: bool, **kwargs: Any) -> None:
+    """Search an index for TEXT and print the ranked hits.
+
+    \b
+    Example:
+      nail-os search "vitamin d bone density" --index scifact --mode hybrid --explain
+    """
+    from nail_os.cli.main import client_from
+    from nail_os.search import search as run_search
+
+    options = query_options_from(kwargs)
+    tokenizer = load_tokenizer(kwargs["model"]) if options.mode != "bm25" or explain else None
+    hits = run_search(client_from(ctx), index, text, tokenizer, options, explain=explain)
+    for rank, hit in enumerate(hits, start=1):
+        if as_json:
+            click.echo(json.dumps({"rank": rank, "id": hit.doc_id, "score": hit.score, "title": hit.title,
+                                   "contributions": hit.contributions}))
+            continue
+        click.echo(f"{rank:>3}  {hit.score:9.4f}  {hit.doc_id}  {hit.title[:80]}")
+        if explain:
+            parts = sorted(hit.contributions.items(), key=lambda kv: -kv[1])
+            click.echo("       " + "  ".join(f"{tok}={score:.3f}" for tok, score in parts))
+    if not hits:
+        click.echo("no hits", err=True)
+
+
+@click.command()
+@click.argument("text")
+@query_options
+@click.option("--dsl", is_flag=True, default=True, help="Print the query body as JSON (the default).")
+@click.option("--compact", is_flag=True, help="One line of JSON.")
+def query(text: str, dsl: bool, compact: bool, **kwargs: Any) -> None:
+    """Print the OpenSearch query body for TEXT, to send with any client. Needs no cluster.
+
+    \b
+    Example:
+      nail-os query --dsl "what is u.s. gdp" --mode hybrid | curl -s -H 'Content-Type: application/json' \\
+          -d @- localhost:9200/scifact/_search
+    """
+    from nail_os.queries import build_query
+
+    options = query_options_from(kwargs)
+    tokenizer = load_tokenizer(kwargs["model"]) if options.mode != "bm25" else None
+    body = build_query(text, tokenizer, options)
+    click.echo(json.dumps(body, ensure_ascii=False, indent=None if compact else 2))

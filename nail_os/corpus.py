@@ -1,0 +1,185 @@
+"""Documents in: BEIR folders, JSONL files and `ir_datasets` ids, read as a stream of records.
+
+A bad line does not stop the stream: it comes out as a record with `error` set, naming the file and
+line, so ingest can write it to the rejects file and go on. Lines are decoded one at a time, so one
+line in the wrong encoding costs that line only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ID_KEYS = ("_id", "id", "doc_id", "docid")
+TEXT_KEYS = ("text", "contents", "body")
+IRDS_PREFIX = "irds:"
+
+
+class CorpusError(ValueError):
+    """A corpus that cannot be read at all (missing, not a corpus, unknown ir_datasets id)."""
+
+
+@dataclass
+class Record:
+    """One input document: raw text to encode, pre-encoded features, or both."""
+
+    source: str
+    line: int
+    doc_id: str | None = None
+    title: str = ""
+    text: str = ""
+    features: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    error: str | None = None
+    raw: str | None = field(default=None, repr=False)
+
+    @property
+    def where(self) -> str:
+        """`corpus.jsonl:1204: doc "x17"`, for messages."""
+        doc = f' doc "{self.doc_id}"' if self.doc_id is not None else ""
+        return f"{self.source}:{self.line}:{doc}"
+
+    @property
+    def full_text(self) -> str:
+        """Title and text as the encoder reads them."""
+        return f"{self.title} {self.text}".strip() if self.title else self.text.strip()
+
+
+def read_corpus(spec: str | Path) -> Iterator[Record]:
+    """Records from a BEIR folder (its corpus.jsonl), a JSONL file, or `irds:<id>` / an ir_datasets id."""
+    path = Path(spec)
+    if path.is_dir():
+        corpus = path / "corpus.jsonl"
+        if not corpus.is_file():
+            raise CorpusError(f"{path}: a BEIR folder needs corpus.jsonl, found none")
+        yield from read_jsonl(corpus)
+    elif path.is_file():
+        yield from read_jsonl(path)
+    else:
+        yield from read_ir_dataset(str(spec))
+
+
+def read_jsonl(path: Path) -> Iterator[Record]:
+    """One record per non-blank line of `path`; bad lines become records with `error` set."""
+    source = str(path)
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]  # a UTF-8 byte-order mark is not part of the JSON
+            if not raw.strip():
+                continue
+            yield parse_line(raw, source, number)
+
+
+def parse_line(raw: bytes, source: str, line: int) -> Record:
+    """A record from one JSONL line: `{"_id"|"id", "title"?, "text"?, "features"?, "metadata"?}`."""
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Record(
+            source, line, error=f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+            raw=raw.decode("utf-8", "replace"),
+        )
+    try:
+        obj = json.loads(decoded)
+    except json.JSONDecodeError as exc:
+        return Record(source, line, error=f"malformed JSON: {exc.msg} at column {exc.colno}", raw=decoded)
+    if not isinstance(obj, dict):
+        return Record(source, line, error=f"expected a JSON object, got {type(obj).__name__}", raw=decoded)
+    return record_from_object(obj, source, line, raw=decoded)
+
+
+def record_from_object(obj: dict[str, Any], source: str, line: int, raw: str | None = None) -> Record:
+    doc_id = next((obj[k] for k in ID_KEYS if k in obj), None)
+    record = Record(source, line, raw=raw)
+    if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+        doc_id = str(doc_id)
+    if not isinstance(doc_id, str) or not doc_id.strip():
+        record.error = f"missing or empty document id (one of {', '.join(ID_KEYS)}), got {doc_id!r}"
+        return record
+    record.doc_id = doc_id
+    title = obj.get("title") or ""
+    text = next((obj[k] for k in TEXT_KEYS if k in obj), "") or ""
+    if not isinstance(title, str) or not isinstance(text, str):
+        record.error = "title and text must be strings"
+        return record
+    record.title, record.text = title, text
+    features = obj.get("features")
+    if features is not None and not isinstance(features, dict):
+        record.error = f"features must be an object of token → weight, got {type(features).__name__}"
+        return record
+    record.features = features
+    metadata = obj.get("metadata")
+    record.metadata = metadata if isinstance(metadata, dict) and metadata else None
+    return record
+
+
+def read_ir_dataset(dataset_id: str) -> Iterator[Record]:
+    """Records from an `ir_datasets` id (`irds:beir/scifact` or `beir/scifact`), when its data is local."""
+    name = dataset_id.removeprefix(IRDS_PREFIX)
+    try:
+        import ir_datasets
+    except ImportError as exc:
+        raise CorpusError(
+            f"{dataset_id!r} is not a file or folder, and reading ir_datasets ids needs "
+            f"pip install 'nail-os[eval]'"
+        ) from exc
+    try:
+        dataset = ir_datasets.load(name)
+    except KeyError as exc:
+        raise CorpusError(f"{dataset_id!r} is neither a file, a folder nor a known ir_datasets id") from exc
+    if not dataset.has_docs():
+        raise CorpusError(f"ir_datasets {name!r} has no documents")
+    source = f"{IRDS_PREFIX}{name}"
+    try:
+        for number, doc in enumerate(dataset.docs_iter(), start=1):
+            fields = doc._asdict()
+            yield Record(
+                source, number, doc_id=str(fields.pop("doc_id")), title=str(fields.pop("title", "") or ""),
+                text=str(fields.pop("text", "") or fields.pop("body", "") or ""),
+            )
+    except Exception as exc:  # ir_datasets downloads on first use; offline that fails deep inside
+        raise CorpusError(
+            f"ir_datasets {name!r}: its data is not available locally ({exc}); download it where there is "
+            f"network, or point nail-os at a BEIR folder"
+        ) from exc
+
+
+def read_queries(path: str | Path) -> dict[str, str]:
+    """`{query_id: text}` from a BEIR folder's queries.jsonl (or a queries JSONL file)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "queries.jsonl"
+    queries: dict[str, str] = {}
+    errors: list[str] = []
+    for record in read_jsonl(path):
+        if record.error:
+            errors.append(f"{record.where} {record.error}")
+        else:
+            queries[str(record.doc_id)] = record.text
+    if errors:
+        raise CorpusError("bad queries:\n" + "\n".join(errors[:20]))
+    return queries
+
+
+def read_qrels(folder: str | Path, split: str = "test") -> dict[str, dict[str, int]]:
+    """`{query_id: {doc_id: relevance}}` from `qrels/<split>.tsv` (header `query-id corpus-id score`)."""
+    path = Path(folder) / "qrels" / f"{split}.tsv"
+    if not path.is_file():
+        raise CorpusError(f"{path}: no qrels for split {split!r}")
+    qrels: dict[str, dict[str, int]] = {}
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            cols = line.rstrip("\n").split("\t")
+            if number == 1 and cols[0] == "query-id":
+                continue
+            if len(cols) < 3:
+                raise CorpusError(f"{path}:{number}: expected query-id, corpus-id, score; got {line!r}")
+            try:
+                qrels.setdefault(cols[0], {})[cols[1]] = int(cols[2])
+            except ValueError:
+                raise CorpusError(f"{path}:{number}: score {cols[2]!r} is not an integer") from None
+    return qrels

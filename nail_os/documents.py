@@ -1,0 +1,71 @@
+"""A record plus its `{token: weight}` → the document body nail-os indexes.
+
+The body has the BM25 fields (title, text), the NAIL `rank_features` field keyed by token id, the
+original id in `doc_id` (also the `_id`, so re-sending a document overwrites it: no duplicates), and
+free-form metadata that is stored but not indexed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nail_os.corpus import Record
+from nail_os.features import FeatureError, token_features
+from nail_os.mapping import DEFAULT_NAIL_FIELD
+from nail_os.tokens import Tokenizer
+
+# Lucene refuses a term over 32,766 bytes, and OpenSearch's `_id` is limited to 512 bytes.
+MAX_ID_BYTES = 512
+
+
+class DocumentError(ValueError):
+    """A record that cannot become a document; the message says why."""
+
+
+def check_record(record: Record, *, needs_text: bool) -> None:
+    """Raise DocumentError for a record that must not be indexed."""
+    if record.error:
+        raise DocumentError(record.error)
+    if record.doc_id is None:
+        raise DocumentError("missing document id")
+    if len(record.doc_id.encode("utf-8")) > MAX_ID_BYTES:
+        raise DocumentError(f"document id is longer than {MAX_ID_BYTES} bytes")
+    if needs_text and not record.full_text:
+        raise DocumentError("empty text: nothing to encode (title and text are empty or whitespace)")
+
+
+def to_document(
+    record: Record,
+    weights: dict[str, float] | None,
+    tokenizer: Tokenizer | None,
+    *,
+    nail_field: str = DEFAULT_NAIL_FIELD,
+    top_k: int | None = None,
+    max_ratio: float | None = None,
+) -> dict[str, Any]:
+    """The `_source` to index for `record`; `weights` are the encoder's (or the record's) token weights."""
+    doc: dict[str, Any] = {"doc_id": record.doc_id}
+    if record.title:
+        doc["title"] = record.title
+    if record.text:
+        doc["text"] = record.text
+    if record.metadata:
+        doc["metadata"] = record.metadata
+    if weights is not None:
+        doc[nail_field] = nail_features(weights, tokenizer, top_k=top_k, max_ratio=max_ratio)
+    return doc
+
+
+def nail_features(
+    weights: dict[str, float], tokenizer: Tokenizer | None, *, top_k: int | None = None, max_ratio: float | None = None
+) -> dict[str, float]:
+    """Validated, pruned `{feature name: weight}`; DocumentError if a weight is bad or none is left."""
+    if tokenizer is None:
+        raise DocumentError("pre-encoded features need the model's tokenizer (--model) to name them")
+    try:
+        features = token_features(weights, tokenizer, top_k=top_k, max_ratio=max_ratio)
+    except FeatureError as exc:
+        raise DocumentError(str(exc)) from None
+    if not features:
+        raise DocumentError("no feature with a weight > 0: the document would never match a NAIL query")
+    return features

@@ -1,0 +1,85 @@
+"""Token ⇄ `rank_features` feature name, and the rules a weight must follow to be indexed.
+
+Two traps decide the naming. The engine splits a `rank_feature` field path at its *last* dot
+(`nail.u.s.` would name field `nail.u.s` and feature ``""``), and `rank_features` rejects dots in
+feature names outright. Rather than escape the characters of every token (and get one case wrong),
+a feature is named by the token's vocabulary id: digits only, identical at index and query time,
+and shorter terms in the index. `tests/integration/test_feature_names.py` round-trips the whole
+vocabulary through the real node.
+"""
+
+from __future__ import annotations
+
+import math
+
+from nail_os.tokens import Tokenizer
+
+# Lucene's FeatureField stores a weight as the upper 16 bits of its float32 (sign bit always 0), so
+# 8 exponent and 8 mantissa bits survive, plus the implicit leading 1: 9 significant bits, a relative
+# error of at most 2^-9 ≈ 0.2% (truncated, not rounded). It refuses values under Float.MIN_NORMAL.
+FLOAT_MIN_NORMAL = 1.1754943508222875e-38
+SIGNIFICANT_BITS = 9
+
+
+class FeatureError(ValueError):
+    """A feature name or weight that cannot be indexed."""
+
+
+def to_feature_name(token_id: int) -> str:
+    """The feature name of a vocabulary id: its decimal digits (`2003` → `"2003"`)."""
+    return str(token_id)
+
+
+def from_feature_name(name: str) -> int:
+    """The vocabulary id back from a feature name; raises FeatureError for a name we did not write."""
+    if not name.isascii() or not name.isdigit():
+        raise FeatureError(f"feature name {name!r} is not a token id written by nail-os")
+    return int(name)
+
+
+def token_features(
+    weights: dict[str, float], tokenizer: Tokenizer, *, top_k: int | None = None, max_ratio: float | None = None
+) -> dict[str, float]:
+    """`{token: weight}` from an encoder → `{feature name: weight}` for the `rank_features` field.
+
+    Raises FeatureError naming the first bad token (unknown to the vocabulary, or a weight that is NaN,
+    infinite or negative). Zero weights and weights under Float.MIN_NORMAL are dropped: they add
+    nothing to a dot product and Lucene refuses them. Pruning keeps the `top_k` largest weights and
+    those ≥ `max_ratio` × the document's largest weight (OpenSearch's `max_ratio` pruning).
+    """
+    items: list[tuple[str, float]] = []
+    for token, weight in weights.items():
+        if not isinstance(token, str) or token == "":
+            raise FeatureError(f"feature name {token!r} is empty or not a string")
+        token_id = tokenizer.token_to_id(token)
+        if token_id is None:
+            raise FeatureError(f"token {token!r} is not in the model's vocabulary")
+        try:
+            value = float(weight)
+        except (TypeError, ValueError):
+            raise FeatureError(f"weight for token {token!r} is {weight!r}, not a number") from None
+        if math.isnan(value) or math.isinf(value) or value < 0:
+            raise FeatureError(f"weight for token {token!r} is {value}; rank_features needs a finite value > 0")
+        if value >= FLOAT_MIN_NORMAL:
+            items.append((to_feature_name(token_id), value))
+    return prune(dict(items), top_k=top_k, max_ratio=max_ratio)
+
+
+def prune(features: dict[str, float], *, top_k: int | None = None, max_ratio: float | None = None) -> dict[str, float]:
+    """Keep the `top_k` largest weights and those ≥ `max_ratio` × the largest one."""
+    if not features:
+        return features
+    if max_ratio is not None:
+        floor = max(features.values()) * max_ratio
+        features = {name: w for name, w in features.items() if w >= floor}
+    if top_k is not None and len(features) > top_k:
+        features = dict(sorted(features.items(), key=lambda kv: kv[1], reverse=True)[:top_k])
+    return features
+
+
+def stored_weight(value: float) -> float:
+    """The weight as Lucene keeps it: float32 truncated to its upper 16 bits (9 significant bits)."""
+    import struct
+
+    bits = struct.unpack(">I", struct.pack(">f", value))[0] >> 15 << 15
+    return struct.unpack(">f", struct.pack(">I", bits))[0]

@@ -1,0 +1,405 @@
+"""Records → OpenSearch through opensearch-py's bulk helpers, losing nothing.
+
+- Every document's `_id` is its own id, so sending it twice overwrites it: a resumed or retried
+  run cannot create duplicates.
+- Records are read, encoded and sent one chunk at a time (bounded memory). After a chunk is
+  acknowledged, its position in the input goes to a state file; `resume` skips what is done.
+- One backoff policy covers what the cluster pushes back: 429 on single items (full write queue,
+  flood-stage block), 429/5xx on the whole request, timeouts and dropped connections. The helper's
+  own 429 loop is not used, so that each retry is counted and logged the same way.
+- A document the cluster or our checks refuse goes to the rejects file with file, line, id and
+  reason; the run goes on unless `strict`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from opensearchpy import OpenSearch, helpers
+from opensearchpy.exceptions import ConnectionError as OSConnectionError
+from opensearchpy.exceptions import TransportError
+
+from nail_os.corpus import Record
+from nail_os.documents import DocumentError, check_record, nail_features, to_document
+from nail_os.encoders import SparseEncoder
+from nail_os.mapping import DEFAULT_NAIL_FIELD, check_nail_field
+from nail_os.tokens import Tokenizer
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+
+
+class IngestError(RuntimeError):
+    """The run stopped: retries exhausted, or a rejected document under `strict`. State is saved."""
+
+
+@dataclass
+class IngestOptions:
+    """How to ingest; the CLI's `ingest` options map onto these fields."""
+
+    index: str
+    nail_field: str = DEFAULT_NAIL_FIELD
+    chunk_size: int = 500
+    encode_batch_size: int = 32
+    update: bool = False
+    top_k: int | None = None
+    max_ratio: float | None = None
+    strict: bool = False
+    resume: bool = True
+    rejects_path: Path | None = None
+    state_path: Path | None = None
+    max_retries: int = 8
+    initial_backoff: float = 1.0
+    max_backoff: float = 60.0
+    request_timeout: float = 120.0
+    refresh: bool = True
+
+
+@dataclass
+class IngestReport:
+    """What a run did. `rejected > 0` makes the CLI exit 3."""
+
+    indexed: int = 0
+    rejected: int = 0
+    skipped: int = 0  # records already done by an earlier run (resume)
+    retries: int = 0
+    seconds: float = 0.0
+    rejects_path: Path | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.indexed / self.seconds if self.seconds else 0.0
+
+
+def default_state_path(source: str, index: str, update: bool) -> Path:
+    """Where a run's progress is kept: the user's cache dir, keyed by input, index and mode."""
+    key = hashlib.sha1(f"{os.path.abspath(source)}\0{index}\0{update}".encode()).hexdigest()[:16]
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nail-os" / "ingest"
+    return base / f"{index}-{key}.json"
+
+
+class _Rejects:
+    """The rejects file, opened on the first reject: one JSON line per refused document."""
+
+    def __init__(self, path: Path | None, append: bool) -> None:
+        self.path, self.append, self.handle = path, append, None
+
+    def write(self, record: Record, reason: str) -> None:
+        if self.path is None:
+            return
+        if self.handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = open(self.path, "a" if self.append else "w", encoding="utf-8")
+        entry = {"source": record.source, "line": record.line, "id": record.doc_id, "reason": reason,
+                 "record": record.raw}
+        self.handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+    def flush(self) -> None:
+        if self.handle:
+            self.handle.flush()
+            os.fsync(self.handle.fileno())
+
+    def close(self) -> None:
+        if self.handle:
+            self.handle.close()
+
+
+class Ingester:
+    """One ingest run. Use `ingest()`; this class only keeps the run's state together."""
+
+    def __init__(
+        self,
+        client: OpenSearch,
+        options: IngestOptions,
+        *,
+        encoder: SparseEncoder | None = None,
+        tokenizer: Tokenizer | None = None,
+    ) -> None:
+        self.client, self.options, self.encoder = client, options, encoder
+        self.tokenizer = tokenizer or (encoder.tokenizer if encoder else None)
+        self.report = IngestReport(rejects_path=options.rejects_path)
+        self.seen_ids: set[bytes] = set()
+
+    def run(self, records: Iterable[Record], *, total: int | None = None, show_progress: bool = True) -> IngestReport:
+        opts = self.options
+        check_nail_field(self.client, opts.index, opts.nail_field)
+        state = self._load_state() if opts.resume else {}
+        done = int(state.get("position", 0))
+        rejects = _Rejects(opts.rejects_path, append=done > 0)
+        started = time.monotonic()
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, initial=done, unit="doc", disable=not show_progress or None, desc=opts.index)
+        stream = iter(records)
+        # Skipped records still pass through the duplicate check, so a resumed run catches the same dups.
+        for record in islice(stream, done):
+            self._is_duplicate(record)
+        self.report.skipped = done
+        position = done
+        try:
+            for chunk in _chunks(stream, opts.chunk_size):
+                self._process(chunk, rejects)
+                position += len(chunk)
+                rejects.flush()
+                self._save_state({"position": position, "index": opts.index})
+                bar.update(len(chunk))
+                bar.set_postfix(docs_s=f"{self.report.indexed / max(time.monotonic() - started, 1e-9):.0f}")
+        finally:
+            bar.close()
+            rejects.close()
+            self.report.seconds = time.monotonic() - started
+        if opts.refresh:
+            self.client.indices.refresh(index=opts.index)
+        self._clear_state()
+        return self.report
+
+    # -- one chunk: check, encode, build actions, send -----------------------------------------
+    def _process(self, chunk: list[Record], rejects: _Rejects) -> None:
+        opts = self.options
+        good: list[Record] = []
+        for record in chunk:
+            reason = self._check(record)
+            if reason:
+                self._reject(record, reason, rejects)
+            else:
+                good.append(record)
+        weights = self._weights(good)
+        actions: dict[str, dict[str, Any]] = {}
+        by_id: dict[str, Record] = {}
+        for record, w in zip(good, weights):
+            try:
+                action = self._action(record, w)
+            except DocumentError as exc:
+                self._reject(record, str(exc), rejects)
+                continue
+            actions[record.doc_id] = action  # type: ignore[index]
+            by_id[record.doc_id] = record  # type: ignore[index]
+        refused = self._send(list(actions.values()))
+        for doc_id, reason in refused:
+            self._reject(by_id[doc_id], reason, rejects)
+        self.report.indexed += len(actions) - len(refused)
+
+    def _check(self, record: Record) -> str | None:
+        needs_text = record.features is None and self.encoder is not None
+        try:
+            check_record(record, needs_text=needs_text or (record.features is None and self.options.update))
+        except DocumentError as exc:
+            return str(exc)
+        if record.features is None and self.options.update and self.encoder is None:
+            return "--update needs features: give --model to encode the text, or pre-encoded records"
+        if self._is_duplicate(record):
+            return "duplicate document id: an earlier record of this input has the same id (the first is kept)"
+        return None
+
+    def _is_duplicate(self, record: Record) -> bool:
+        if record.doc_id is None:
+            return False
+        key = hashlib.blake2b(record.doc_id.encode("utf-8"), digest_size=8).digest()
+        if key in self.seen_ids:
+            return True
+        self.seen_ids.add(key)
+        return False
+
+    def _weights(self, records: list[Record]) -> list[dict[str, float] | None]:
+        """Each record's token weights: its own features, else the encoder's, else None (BM25 only)."""
+        weights: list[dict[str, float] | None] = [r.features for r in records]
+        todo = [i for i, r in enumerate(records) if r.features is None]
+        if todo and self.encoder is not None:
+            encoded = self.encoder.encode_documents(
+                [records[i].full_text for i in todo], batch_size=self.options.encode_batch_size
+            )
+            for i, w in zip(todo, encoded):
+                weights[i] = w
+        return weights
+
+    def _action(self, record: Record, weights: dict[str, float] | None) -> dict[str, Any]:
+        opts = self.options
+        if opts.update:
+            features = nail_features(weights or {}, self.tokenizer, top_k=opts.top_k, max_ratio=opts.max_ratio)
+            return {"_op_type": "update", "_index": opts.index, "_id": record.doc_id,
+                    "doc": {opts.nail_field: features}}
+        doc = to_document(record, weights, self.tokenizer, nail_field=opts.nail_field, top_k=opts.top_k,
+                          max_ratio=opts.max_ratio)
+        return {"_op_type": "index", "_index": opts.index, "_id": record.doc_id, "_source": doc}
+
+    def _reject(self, record: Record, reason: str, rejects: _Rejects) -> None:
+        self.report.rejected += 1
+        kind = reason.split(":")[0][:60]
+        self.report.reasons[kind] = self.report.reasons.get(kind, 0) + 1
+        log.warning("%s rejected: %s", record.where, reason)
+        rejects.write(record, reason)
+        if self.options.strict:
+            rejects.flush()
+            raise IngestError(f"{record.where} {reason} (--strict stops at the first rejected document)")
+
+    def _send(self, actions: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        """Send actions until each is acknowledged or refused for good; returns (id, reason) refusals."""
+        opts = self.options
+        pending = actions
+        refused: list[tuple[str, str]] = []
+        last_error = ""
+        for attempt in range(opts.max_retries + 1):
+            if attempt:
+                delay = min(opts.max_backoff, opts.initial_backoff * 2 ** (attempt - 1))
+                self.report.retries += 1
+                log.warning("retry %d/%d of %d documents in %.1fs: %s", attempt, opts.max_retries,
+                            len(pending), delay, last_error)
+                time.sleep(delay)
+            by_id = {a["_id"]: a for a in pending}
+            retry: list[dict[str, Any]] = []
+            try:
+                for _ok, item in helpers.streaming_bulk(
+                    self.client, pending, chunk_size=max(len(pending), 1), raise_on_error=False,
+                    raise_on_exception=True, max_retries=0, yield_ok=False, request_timeout=opts.request_timeout,
+                ):
+                    _op, info = item.popitem()
+                    status, reason = info.get("status", 0), _reason(info.get("error"))
+                    if status in RETRYABLE_STATUS:
+                        retry.append(by_id[info["_id"]])
+                        last_error = f"HTTP {status}: {reason}"
+                    else:
+                        refused.append((info["_id"], f"refused by the cluster (HTTP {status}): {reason}"))
+            except (OSConnectionError, TransportError) as exc:
+                status = getattr(exc, "status_code", None)
+                if isinstance(exc, TransportError) and not isinstance(exc, OSConnectionError) \
+                        and status not in RETRYABLE_STATUS:
+                    raise IngestError(f"bulk request to index {opts.index!r} failed: {exc}") from exc
+                retry = pending
+                last_error = f"{type(exc).__name__}: {exc}"[:300]
+            if not retry:
+                return refused
+            pending = retry
+        raise IngestError(
+            f"gave up on {len(pending)} documents of index {opts.index!r} after {opts.max_retries} retries; "
+            f"last error: {last_error}. Progress is saved: run the same command again to resume."
+        )
+
+    # -- state -----------------------------------------------------------------------------------
+    def _load_state(self) -> dict[str, Any]:
+        path = self.options.state_path
+        if path is None or not path.is_file():
+            return {}
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if state.get("position"):
+            log.warning("resuming index %r after %d records (state: %s)", self.options.index, state["position"], path)
+        return state
+
+    def _save_state(self, state: dict[str, Any]) -> None:
+        path = self.options.state_path
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state), encoding="utf-8")
+        os.replace(tmp, path)  # atomic: a crash leaves the old or the new state, never half of one
+
+    def _clear_state(self) -> None:
+        path = self.options.state_path
+        if path is not None and path.is_file():
+            path.unlink()
+
+
+def _reason(error: Any) -> str:
+    if isinstance(error, dict):
+        text = f"{error.get('type', 'error')}: {error.get('reason', '')}"
+        cause = error.get("caused_by")
+        if isinstance(cause, dict):
+            text += f" (caused by {cause.get('type')}: {cause.get('reason')})"
+        return text
+    return str(error)
+
+
+def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
+    while chunk := list(islice(records, size)):
+        yield chunk
+
+
+def ingest(
+    client: OpenSearch,
+    records: Iterable[Record],
+    options: IngestOptions,
+    *,
+    encoder: SparseEncoder | None = None,
+    tokenizer: Tokenizer | None = None,
+    total: int | None = None,
+    show_progress: bool = True,
+) -> IngestReport:
+    """Ingest `records` into `options.index` (which must exist with the NAIL field).
+
+    Raw-text records are encoded with `encoder`; pre-encoded records (`features`) need only the
+    tokenizer; with neither, documents get BM25 fields only. Returns the run's report.
+    """
+    return Ingester(client, options, encoder=encoder, tokenizer=tokenizer).run(
+        records, total=total, show_progress=show_progress
+    )
+
+
+class LazyEncoder:
+    """Loads the (torch) encoder on the first text to encode: pre-encoded input never needs torch."""
+
+    def __init__(self, model: str | None, tokenizer: Tokenizer, device: str | None = None) -> None:
+        self.model, self.tokenizer, self.device = model, tokenizer, device
+        self._encoder: SparseEncoder | None = None
+
+    def encode_documents(self, texts: list[str], *, batch_size: int = 32, show_progress: bool = False
+                         ) -> list[dict[str, float]]:
+        if self._encoder is None:
+            from nail_os.encoders import load_encoder
+            from nail_os.registry import resolve_model_dir
+
+            self._encoder = load_encoder(resolve_model_dir(self.model), device=self.device)
+        return self._encoder.encode_documents(texts, batch_size=batch_size, show_progress=show_progress)
+
+
+def ingest_source(
+    client: OpenSearch,
+    source: str,
+    options: IngestOptions,
+    *,
+    model: str | None = None,
+    encode: bool = True,
+    create: bool = True,
+    shards: int = 1,
+    replicas: int = 0,
+    device: str | None = None,
+    show_progress: bool = True,
+) -> IngestReport:
+    """`nail-os ingest` as a function: read `source`, create the index if needed, encode, ingest.
+
+    `source` is a BEIR folder, a JSONL file (raw text or pre-encoded `{id, features}`), or an
+    ir_datasets id. `model` names the encoder and tokenizer (default: `registry.default_model()`);
+    with `encode=False` raw-text documents get BM25 fields only.
+    """
+    from nail_os.corpus import read_corpus
+    from nail_os.mapping import create_index
+    from nail_os.registry import resolve_model_dir
+
+    tokenizer = Tokenizer.from_model_dir(resolve_model_dir(model))
+    if create and not options.update:
+        create_index(client, options.index, nail_field=options.nail_field, shards=shards, replicas=replicas)
+    if options.state_path is None:
+        options.state_path = default_state_path(source, options.index, options.update)
+    encoder = LazyEncoder(model, tokenizer, device) if encode else None
+    return ingest(client, read_corpus(source), options, encoder=encoder, tokenizer=tokenizer,
+                  total=count_lines(source), show_progress=show_progress)
+
+
+def count_lines(source: str) -> int | None:
+    """Non-blank lines of a JSONL source, for the progress bar; None for other sources."""
+    path = Path(source)
+    path = path / "corpus.jsonl" if path.is_dir() else path
+    if not path.is_file():
+        return None
+    with open(path, "rb") as handle:
+        return sum(1 for line in handle if line.strip())

@@ -1,0 +1,134 @@
+"""Query bodies: a `bool`/`should` of `rank_feature` clauses (NAIL), BM25, and their hybrid.
+
+The NAIL score of a document is Σ over distinct query tokens of count × query weight × document
+weight. Each clause says `"linear": {}`: without it `rank_feature` applies `saturation`
+(S / (S + pivot)) and the sum is no longer a dot product. The hybrid is one request: a weighted
+`bool` of the BM25 `multi_match` and the NAIL clauses, so the engine adds the two scores itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from nail_os.features import to_feature_name
+from nail_os.mapping import DEFAULT_NAIL_FIELD
+from nail_os.tokens import QueryToken, Tokenizer
+
+Mode = Literal["bm25", "nail", "hybrid"]
+MODES: tuple[Mode, ...] = ("bm25", "nail", "hybrid")
+# OpenSearch's default `indices.query.bool.max_clause_count` (the engine counts the clauses of every
+# Boolean query, nested ones too, against it).
+DEFAULT_MAX_CLAUSES = 1024
+# BEIR's Elasticsearch BM25 baseline: best_fields over title and body with tie_breaker 0.5.
+DEFAULT_TEXT_FIELDS: tuple[str, ...] = ("title", "text")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class QueryError(ValueError):
+    """A query that cannot be turned into a body under the options given."""
+
+
+@dataclass(frozen=True)
+class QueryOptions:
+    """How a text becomes a body. The CLI's `search` and `query` options map onto these fields."""
+
+    mode: Mode = "nail"
+    size: int = 10
+    nail_field: str = DEFAULT_NAIL_FIELD
+    text_fields: Sequence[str] = field(default=DEFAULT_TEXT_FIELDS)
+    bm25_weight: float = 1.0
+    nail_weight: float = 1.0
+    max_clauses: int = DEFAULT_MAX_CLAUSES
+    on_too_many: Literal["prune", "refuse"] = "prune"
+    named: bool = False  # name each clause (`_name`) so hits report which tokens matched
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise QueryError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
+        if self.max_clauses < 1:
+            raise QueryError(f"max_clauses must be ≥ 1, got {self.max_clauses}")
+
+
+def select_tokens(tokens: list[QueryToken], limit: int, on_too_many: str) -> list[QueryToken]:
+    """At most `limit` tokens: the largest boosts (count × query weight) when pruning, else QueryError."""
+    if len(tokens) <= limit:
+        return tokens
+    if on_too_many == "refuse":
+        raise QueryError(
+            f"query has {len(tokens)} distinct tokens, over the {limit} clauses allowed "
+            f"(indices.query.bool.max_clause_count); shorten it or allow pruning"
+        )
+    return sorted(tokens, key=lambda t: (-t.boost, t.token_id))[:limit]
+
+
+def nail_clauses(tokens: Sequence[QueryToken], *, nail_field: str, named: bool = False) -> list[dict[str, Any]]:
+    """One linear `rank_feature` clause per distinct token, boosted by count × query weight."""
+    clauses = []
+    for t in tokens:
+        clause: dict[str, Any] = {"field": f"{nail_field}.{to_feature_name(t.token_id)}", "linear": {}}
+        if t.boost != 1.0:
+            clause["boost"] = t.boost
+        if named:
+            clause["_name"] = f"{t.token_id}"
+        clauses.append({"rank_feature": clause})
+    return clauses
+
+
+def bm25_clause(text: str, *, text_fields: Sequence[str], max_words: int, named: bool = False) -> dict[str, Any]:
+    """BEIR's BM25 baseline query; a text of more than `max_words` words is cut to its first ones.
+
+    The analyzer turns each word into a term clause, so a 10,000-word query would hit
+    max_clause_count on the server; the cut is client-side and deterministic.
+    """
+    words = _WORD.findall(text)
+    if len(words) > max_words:
+        text = " ".join(words[:max_words])
+    clause: dict[str, Any] = {
+        "query": text,
+        "fields": list(text_fields),
+        "type": "best_fields",
+        "tie_breaker": 0.5,
+    }
+    if named:
+        clause["_name"] = "bm25"
+    return {"multi_match": clause}
+
+
+def build_query(text: str, tokenizer: Tokenizer | None, options: QueryOptions | None = None) -> dict[str, Any]:
+    """The search body for `text` under `options` (mode, weights, clause limit).
+
+    >>> build_query("u.s. coffee", tok, QueryOptions(mode="nail"))["query"]  # doctest: +SKIP
+    {'bool': {'should': [{'rank_feature': {'field': 'nail.1057', 'linear': {}}}, ...]}}
+
+    A query with no usable token (empty, punctuation the tokenizer drops, only [UNK]) gives a body
+    that matches nothing rather than an error: `{"match_none": {}}`.
+    """
+    options = options or QueryOptions()
+    if not isinstance(text, str):
+        raise QueryError(f"query text must be a string, got {type(text).__name__}")
+    body: dict[str, Any] = {"size": options.size, "_source": ["doc_id", "title"]}
+    # One clause budget for the whole request: in hybrid the BM25 words and NAIL tokens share it.
+    nail_budget = options.max_clauses if options.mode == "nail" else options.max_clauses // 2
+    bm25_budget = options.max_clauses - nail_budget if options.mode == "hybrid" else options.max_clauses
+
+    nail_part: dict[str, Any] | None = None
+    if options.mode in ("nail", "hybrid"):
+        if tokenizer is None:
+            raise QueryError(f"mode {options.mode!r} needs the model's tokenizer")
+        tokens = select_tokens(tokenizer.tokenize_query(text), nail_budget, options.on_too_many)
+        if tokens:
+            nail_part = {"bool": {"should": nail_clauses(tokens, nail_field=options.nail_field, named=options.named)}}
+    bm25_part: dict[str, Any] | None = None
+    if options.mode in ("bm25", "hybrid") and _WORD.search(text):
+        bm25_part = bm25_clause(text, text_fields=options.text_fields, max_words=bm25_budget, named=options.named)
+
+    if options.mode == "hybrid" and nail_part and bm25_part:
+        nail_part["bool"]["boost"] = options.nail_weight
+        bm25_part["multi_match"]["boost"] = options.bm25_weight
+        body["query"] = {"bool": {"should": [bm25_part, nail_part]}}
+    else:
+        body["query"] = nail_part or bm25_part or {"match_none": {}}
+    return body

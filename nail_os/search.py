@@ -1,0 +1,72 @@
+"""Run a query body, parse the hits, and explain which tokens matched and what each added."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from opensearchpy import OpenSearch
+
+from nail_os.queries import QueryOptions, build_query
+from nail_os.tokens import Tokenizer
+
+
+@dataclass
+class Hit:
+    """One ranked document. `contributions` (with `explain`) maps a matched query token, or `bm25`, to
+    the score it added."""
+
+    doc_id: str
+    score: float
+    title: str = ""
+    contributions: dict[str, float] = field(default_factory=dict)
+
+
+def search(
+    client: OpenSearch,
+    index: str,
+    text: str,
+    tokenizer: Tokenizer | None,
+    options: QueryOptions | None = None,
+    *,
+    explain: bool = False,
+    request_cache: bool | None = None,
+) -> list[Hit]:
+    """Search `index` for `text` under `options` and return the ranked hits."""
+    options = options or QueryOptions()
+    if explain:
+        options = replace(options, named=True)
+    body = build_query(text, tokenizer, options)
+    params: dict[str, Any] = {}
+    if explain:
+        # Named clauses report their own scores: the contribution of each token, without `explain`'s tree.
+        params["include_named_queries_score"] = "true"
+    if request_cache is not None:
+        params["request_cache"] = str(request_cache).lower()
+    response = client.search(index=index, body=body, params=params)
+    return parse_hits(response, tokenizer, hybrid_weights=_weights(options))
+
+
+def _weights(options: QueryOptions) -> dict[str, float]:
+    if options.mode != "hybrid":
+        return {}
+    return {"bm25": options.bm25_weight, "nail": options.nail_weight}
+
+
+def parse_hits(response: dict[str, Any], tokenizer: Tokenizer | None, hybrid_weights: dict[str, float]) -> list[Hit]:
+    hits = []
+    for raw in response["hits"]["hits"]:
+        source = raw.get("_source") or {}
+        hit = Hit(doc_id=source.get("doc_id", raw["_id"]), score=float(raw["_score"] or 0.0),
+                  title=source.get("title", ""))
+        matched = raw.get("matched_queries") or {}
+        if isinstance(matched, list):  # an engine without named-query scores: names only
+            matched = dict.fromkeys(matched, float("nan"))
+        for name, score in matched.items():
+            if name == "bm25":
+                hit.contributions["bm25"] = score * hybrid_weights.get("bm25", 1.0)
+            else:
+                token = tokenizer.id_to_token(int(name)) if tokenizer else name
+                hit.contributions[token] = score * hybrid_weights.get("nail", 1.0)
+        hits.append(hit)
+    return hits
