@@ -43,7 +43,16 @@ class Tokenizer:
 
     hf: _HFTokenizer
     query_weights: dict[int, float] = field(default_factory=dict)
-    max_length: int = 512
+    special_ids: frozenset[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # tokenizer.json files often carry the encoder's truncation (512) and padding: a query keeps every
+        # token, and the clause limit decides what is pruned (queries.select_tokens).
+        self.hf.no_truncation()
+        self.hf.no_padding()
+        # [CLS], [SEP], [PAD], [MASK], [UNK]...: they never carry meaning in a query or a document.
+        vocab = self.hf.get_vocab(with_added_tokens=True)
+        self.special_ids = frozenset(i for tok, i in vocab.items() if tok.startswith("[") and tok.endswith("]"))
 
     @classmethod
     def from_model_dir(cls, path: str | Path) -> Tokenizer:
@@ -63,13 +72,6 @@ class Tokenizer:
     def vocab_size(self) -> int:
         return self.hf.get_vocab_size(with_added_tokens=True)
 
-    @property
-    def special_ids(self) -> frozenset[int]:
-        # [CLS], [SEP], [PAD], [MASK], [UNK]...: they never carry meaning in a query or a document.
-        return frozenset(
-            i for tok, i in self.hf.get_vocab(with_added_tokens=True).items() if tok.startswith("[") and tok.endswith("]")
-        )
-
     def id_to_token(self, token_id: int) -> str:
         tok = self.hf.id_to_token(token_id)
         if tok is None:
@@ -86,8 +88,7 @@ class Tokenizer:
         cover yields no tokens rather than a clause on [UNK].
         """
         ids = self.hf.encode(text, add_special_tokens=False).ids
-        special = self.special_ids
-        counts = Counter(i for i in ids if i not in special)
+        counts = Counter(i for i in ids if i not in self.special_ids)
         return [
             QueryToken(i, self.id_to_token(i), c, self.query_weights.get(i, 1.0)) for i, c in counts.items()
         ]

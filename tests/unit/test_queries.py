@@ -1,0 +1,115 @@
+"""Query bodies: linear rank_feature clauses, counts as boosts, hybrid weights, clause limits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nail_os.queries import QueryError, QueryOptions, build_query
+from nail_os.tokens import QueryToken
+
+
+def clauses(body):
+    return body["query"]["bool"]["should"]
+
+
+def test_nail_query_is_a_bool_of_linear_rank_features(tokenizer):
+    body = build_query("coffee tea coffee", tokenizer, QueryOptions(mode="nail"))
+    coffee, tea = tokenizer.token_to_id("coffee"), tokenizer.token_to_id("tea")
+    assert clauses(body) == [
+        {"rank_feature": {"field": f"nail.{coffee}", "linear": {}, "boost": 2.0}},
+        {"rank_feature": {"field": f"nail.{tea}", "linear": {}}},
+    ]
+
+
+def test_dotted_tokens_become_id_feature_names(tokenizer):
+    body = build_query("u.s.", tokenizer, QueryOptions(mode="nail"))
+    fields = [c["rank_feature"]["field"] for c in clauses(body)]
+    assert all(f.count(".") == 1 and f.split(".")[1].isdigit() for f in fields)
+
+
+def test_query_weights_become_boosts(tokenizer):
+    coffee = tokenizer.token_to_id("coffee")
+    tokenizer.query_weights[coffee] = 3.0
+    try:
+        body = build_query("coffee coffee", tokenizer, QueryOptions(mode="nail"))
+    finally:
+        del tokenizer.query_weights[coffee]
+    assert clauses(body)[0]["rank_feature"]["boost"] == 6.0
+
+
+def test_hybrid_is_one_weighted_bool(tokenizer):
+    body = build_query("coffee", tokenizer, QueryOptions(mode="hybrid", bm25_weight=0.3, nail_weight=2.0))
+    bm25, nail = clauses(body)
+    assert bm25["multi_match"]["boost"] == 0.3 and bm25["multi_match"]["query"] == "coffee"
+    assert nail["bool"]["boost"] == 2.0
+
+
+def test_bm25_needs_no_tokenizer():
+    body = build_query("coffee", None, QueryOptions(mode="bm25"))
+    assert body["query"]["multi_match"]["fields"] == ["title", "text"]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "[UNK]", "\u0000\u0001"])
+def test_queries_without_tokens_match_nothing(tokenizer, text):
+    assert build_query(text, tokenizer, QueryOptions(mode="nail"))["query"] == {"match_none": {}}
+
+
+def vocab_words(tokenizer, n):
+    """`n` distinct whole-word vocabulary entries: each is exactly one query token."""
+    words = (tokenizer.id_to_token(i) for i in range(2000, tokenizer.vocab_size))
+    return [w for w in words if w.isalpha() and w.isascii() and w != "coffee"][:n]
+
+
+def test_long_queries_are_pruned_by_boost_or_refused(tokenizer):
+    text = " ".join(vocab_words(tokenizer, 3000)) + " coffee coffee coffee"
+    body = build_query(text, tokenizer, QueryOptions(mode="nail", max_clauses=100))
+    kept = clauses(body)
+    assert len(kept) == 100
+    assert kept[0]["rank_feature"]["field"] == f"nail.{tokenizer.token_to_id('coffee')}"
+    with pytest.raises(QueryError, match="max_clause_count"):
+        build_query(text, tokenizer, QueryOptions(mode="nail", max_clauses=100, on_too_many="refuse"))
+
+
+def test_hybrid_shares_the_clause_budget(tokenizer):
+    text = " ".join(vocab_words(tokenizer, 5000))
+    body = build_query(text, tokenizer, QueryOptions(mode="hybrid", max_clauses=1024))
+    bm25, nail = clauses(body)
+    assert len(bm25["multi_match"]["query"].split()) <= 512
+    assert len(nail["bool"]["should"]) <= 512
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(QueryError, match="mode"):
+        QueryOptions(mode="dense")  # type: ignore[arg-type]
+
+
+def walk(node):
+    """Every (key, value) pair of a JSON body, depth first."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key, value
+            yield from walk(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from walk(item)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_user_text_never_leaks_into_structure(tokenizer, text):
+    """Injection: the text is a JSON value or token ids, never part of a key or a script."""
+    body = build_query(text, tokenizer, QueryOptions(mode="hybrid"))
+    keys = {key for key, _ in walk(body)}
+    assert keys <= {"size", "_source", "query", "bool", "should", "boost", "match_none", "multi_match", "query",
+                    "fields", "type", "tie_breaker", "rank_feature", "field", "linear"}
+    for key, value in walk(body):
+        if key == "field":
+            assert value.startswith("nail.") and value[5:].isdigit()
+
+
+def test_query_token_boost():
+    assert QueryToken(1, "a", 3, 0.5).boost == 1.5
