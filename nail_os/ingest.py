@@ -166,7 +166,6 @@ class Ingester:
 
     # -- one chunk: check, encode, build actions, send -----------------------------------------
     def _process(self, chunk: list[Record], rejects: _Rejects) -> None:
-        opts = self.options
         good: list[Record] = []
         for record in chunk:
             reason = self._check(record)
@@ -177,7 +176,7 @@ class Ingester:
         weights = self._weights(good)
         actions: dict[str, dict[str, Any]] = {}
         by_id: dict[str, Record] = {}
-        for record, w in zip(good, weights):
+        for record, w in zip(good, weights, strict=True):
             try:
                 action = self._action(record, w)
             except DocumentError as exc:
@@ -219,7 +218,7 @@ class Ingester:
             encoded = self.encoder.encode_documents(
                 [records[i].full_text for i in todo], batch_size=self.options.encode_batch_size
             )
-            for i, w in zip(todo, encoded):
+            for i, w in zip(todo, encoded, strict=True):
                 weights[i] = w
         return weights
 

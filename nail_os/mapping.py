@@ -6,7 +6,6 @@ directory. The NAIL field name is a placeholder in the JSON so that one body ser
 
 from __future__ import annotations
 
-import copy
 import json
 from importlib.resources import files
 from typing import Any
