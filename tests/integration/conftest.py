@@ -8,9 +8,12 @@ the tests fail: a kit whose tests skip without a node proves nothing.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,14 +27,18 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def node_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def node_url() -> Iterator[str]:
     if os.environ.get("NAIL_OS_URL"):
         yield os.environ["NAIL_OS_URL"]
         return
     from nail_os import server
 
     port = free_port()
-    data_dir = tmp_path_factory.mktemp("node")
+    # Not under pytest's tmp (mode 700): the node runs as its own user when the tests run as root.
+    home = server.nail_home()
+    home.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(tempfile.mkdtemp(prefix="test-node-", dir=home))
+    data_dir.chmod(0o755)
     try:
         url = server.start(port=port, data_dir=data_dir, heap="1g")
     except Exception as exc:  # noqa: BLE001 - any failure to start is the test failure
@@ -39,7 +46,8 @@ def node_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield url
     finally:
-        server.stop(port=port, data_dir=data_dir)
+        server.stop(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

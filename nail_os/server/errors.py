@@ -1,0 +1,7 @@
+"""The one exception of the local-node package; the CLI turns it into exit status 1."""
+
+from __future__ import annotations
+
+
+class ServerError(RuntimeError):
+    """The local node could not be assembled, started, stopped or inspected; the message says what to do."""
