@@ -11,12 +11,13 @@ vocabulary through the real node.
 from __future__ import annotations
 
 import math
+import struct
 
 from nail_os.tokens import Tokenizer
 
-# Lucene's FeatureField stores a weight as the upper 16 bits of its float32 (sign bit always 0), so
-# 8 exponent and 8 mantissa bits survive, plus the implicit leading 1: 9 significant bits, a relative
-# error of at most 2^-9 ≈ 0.2% (truncated, not rounded). It refuses values under Float.MIN_NORMAL.
+# Lucene's FeatureField stores a weight as its float32 bits shifted right by 15 (the sign bit is always
+# 0), so 8 exponent and 8 mantissa bits survive, plus the implicit leading 1: 9 significant bits,
+# truncated (relative error < 2^-8 ≈ 0.4%). It refuses values under Float.MIN_NORMAL.
 FLOAT_MIN_NORMAL = 1.1754943508222875e-38
 SIGNIFICANT_BITS = 9
 
@@ -46,6 +47,8 @@ def token_features(
     infinite or negative). Zero weights and weights under Float.MIN_NORMAL are dropped: they add
     nothing to a dot product and Lucene refuses them. Pruning keeps the `top_k` largest weights and
     those ≥ `max_ratio` × the document's largest weight (OpenSearch's `max_ratio` pruning).
+    Weights are rounded to the 9 significant bits the engine keeps (`quantize_weight`), so the index
+    holds exactly the weights sent and in-process scoring of them reproduces the engine's ranking.
     """
     items: list[tuple[str, float]] = []
     for token, weight in weights.items():
@@ -61,7 +64,7 @@ def token_features(
         if math.isnan(value) or math.isinf(value) or value < 0:
             raise FeatureError(f"weight for token {token!r} is {value}; rank_features needs a finite value > 0")
         if value >= FLOAT_MIN_NORMAL:
-            items.append((to_feature_name(token_id), value))
+            items.append((to_feature_name(token_id), quantize_weight(value)))
     return prune(dict(items), top_k=top_k, max_ratio=max_ratio)
 
 
@@ -77,9 +80,24 @@ def prune(features: dict[str, float], *, top_k: int | None = None, max_ratio: fl
     return features
 
 
-def stored_weight(value: float) -> float:
-    """The weight as Lucene keeps it: float32 truncated to its upper 16 bits (9 significant bits)."""
-    import struct
+def _float_bits(value: float) -> int:
+    return struct.unpack(">I", struct.pack(">f", value))[0]
 
-    bits = struct.unpack(">I", struct.pack(">f", value))[0] >> 15 << 15
+
+def _bits_float(bits: int) -> float:
     return struct.unpack(">f", struct.pack(">I", bits))[0]
+
+
+def stored_weight(value: float) -> float:
+    """The weight as Lucene keeps it: float32 truncated to its upper 17 bits (9 significant bits)."""
+    return _bits_float(_float_bits(value) >> 15 << 15)
+
+
+def quantize_weight(value: float) -> float:
+    """`value` rounded to the nearest weight the engine can store exactly (9 significant bits).
+
+    Rounding halves Lucene's truncation error (≤ 2^-9 relative instead of < 2^-8), and a rounded
+    weight is stored as is: what nail-os sends is what the index holds.
+    """
+    bits = min(_float_bits(value) + (1 << 14), 0x7F7F8000)  # round half up; never past the largest float
+    return _bits_float(bits >> 15 << 15)

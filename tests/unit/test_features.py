@@ -12,6 +12,7 @@ from nail_os.features import (
     FeatureError,
     from_feature_name,
     prune,
+    quantize_weight,
     stored_weight,
     to_feature_name,
     token_features,
@@ -73,3 +74,17 @@ def test_stored_weight_keeps_nine_significant_bits(value):
     kept = stored_weight(value)
     assert kept <= value * (1 + 1e-7)
     assert (value - kept) / value < 2**-8
+
+
+@given(st.floats(min_value=1.2e-38, max_value=1e30, allow_nan=False, allow_infinity=False))
+def test_quantized_weights_are_stored_exactly_and_closer(value):
+    q = quantize_weight(value)
+    assert stored_weight(q) == q
+    assert abs(q - value) <= abs(stored_weight(value) - value) + 1e-45
+    assert abs(q - value) / value <= 2**-9 * (1 + 1e-6)
+
+
+def test_token_features_sends_what_the_index_keeps(tokenizer):
+    features = token_features({"coffee": 1.2345678}, tokenizer)
+    (weight,) = features.values()
+    assert weight == stored_weight(weight) and abs(weight - 1.2345678) < 1.2345678 * 2**-9

@@ -1,0 +1,68 @@
+"""`nail-os encode`: a corpus -> pre-encoded features JSONL, for `nail-os ingest` or another machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from nail_os.cli.options import model_option
+
+
+def _parse_shard(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in value.split("/"))
+    except ValueError:
+        raise click.BadParameter(f'"{value}" is not i/n, e.g. 0/4', ctx=ctx, param=param) from None
+    if n < 1 or not 0 <= i < n:
+        raise click.BadParameter(f'"{value}" needs 0 <= i < n, e.g. 0/4 ... 3/4', ctx=ctx, param=param)
+    return i, n
+
+
+@click.command()
+@click.argument("corpus")
+@model_option
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Features JSONL to write ({\"id\", \"features\": {token: weight}} per line).")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1),
+              help="Documents per forward pass.")
+@click.option("--shard", default="0/1", show_default=True, callback=_parse_shard,
+              help="Encode shard i of n (by a stable hash of the id): run 0/4 ... 3/4 on four machines.")
+@click.option("--top-k", type=click.IntRange(min=1), default=None,
+              help="Tokens kept per document; default: the model's top_k.")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1...; default: cuda if available.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto",
+              show_default=True, help="auto: bf16 on GPU, fp32 on CPU; bf16 is also faster on CPUs with AMX.")
+@click.option("--no-resume", is_flag=True, help="Overwrite OUTPUT instead of skipping the ids already in it.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def encode(corpus: str, model: str | None, output: Path, batch_size: int, shard: tuple[int, int],
+           top_k: int | None, device: str | None, precision: str, no_resume: bool, quiet: bool) -> None:
+    """Encode CORPUS (a BEIR folder, a corpus JSONL file or an ir_datasets id) into features JSONL.
+
+    Each line of OUTPUT is {"id": ..., "features": {token: weight}}, the model's top-k tokens of
+    title + " " + text. A run that stops (or is killed) resumes where it was when run again.
+
+    \b
+    Example:
+      nail-os encode scifact/ --model nail_os/checkpoints/nail-minilm -o scifact.features.jsonl --shard 0/2
+    """
+    from nail_os.corpus import CorpusError
+    from nail_os.registry import ModelNotFoundError, default_model
+
+    try:
+        from nail_os.model import ConfigError, encode_corpus
+    except ImportError as exc:
+        raise click.ClickException(f"encoding needs torch: pip install 'nail-os[encode]' ({exc})") from exc
+    try:
+        report = encode_corpus(
+            model or default_model(), corpus, output, batch_size=batch_size, shard=shard,
+            resume=not no_resume, device=device, show_progress=not quiet, top_k=top_k,
+            precision=precision,  # type: ignore[arg-type]
+        )
+    except (ModelNotFoundError, ConfigError, CorpusError) as exc:  # CheckpointError is a ModelNotFoundError
+        raise click.ClickException(str(exc)) from exc
+    skipped = f", {report.already_done} already there" if report.already_done else ""
+    others = f", {report.other_shards} in other shards" if report.other_shards else ""
+    dupes = f", {report.duplicates} duplicate ids skipped" if report.duplicates else ""
+    rate = f"{report.docs_per_second:.1f} docs/s"
+    click.echo(f"{report.written} documents encoded ({rate}){skipped}{others}{dupes}: {report.output}")
