@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -104,8 +102,7 @@ def test_user_text_never_leaks_into_structure(tokenizer, text):
     """Injection: the text is a JSON value or token ids, never part of a key or a script."""
     body = build_query(text, tokenizer, QueryOptions(mode="hybrid"))
     keys = {key for key, _ in walk(body)}
-    assert keys <= {"size", "_source", "query", "bool", "should", "boost", "match_none", "multi_match", "query",
-                    "fields", "type", "tie_breaker", "rank_feature", "field", "linear"}
+    assert keys <= {"size", "_source", "query", "bool", "should", "boost", "match_none", "multi_match", "fields", "type", "tie_breaker", "rank_feature", "field", "linear"}
     for key, value in walk(body):
         if key == "field":
             assert value.startswith("nail.") and value[5:].isdigit()
