@@ -44,6 +44,9 @@ class QueryOptions:
     max_clauses: int = DEFAULT_MAX_CLAUSES
     on_too_many: Literal["prune", "refuse"] = "prune"
     named: bool = False  # name each clause (`_name`) so hits report which tokens matched
+    # "rank_feature": a bool of linear rank_feature clauses (core OpenSearch and Elasticsearch);
+    # "neural_sparse": the neural-search plugin's query with query_tokens (same scores, needs the plugin).
+    nail_query: Literal["rank_feature", "neural_sparse"] = "rank_feature"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -75,6 +78,16 @@ def nail_clauses(tokens: Sequence[QueryToken], *, nail_field: str, named: bool =
             clause["_name"] = f"{t.token_id}"
         clauses.append({"rank_feature": clause})
     return clauses
+
+
+def neural_sparse_clause(tokens: Sequence[QueryToken], *, nail_field: str) -> dict[str, Any]:
+    """The neural-search plugin's `neural_sparse` query with precomputed `query_tokens`.
+
+    For clusters that run the plugin: it scores the same rank_features field with the same dot product,
+    so the body is interchangeable with the bool of rank_feature clauses. Feature names are token ids.
+    """
+    query_tokens = {to_feature_name(t.token_id): t.boost for t in tokens}
+    return {"neural_sparse": {nail_field: {"query_tokens": query_tokens}}}
 
 
 def bm25_clause(text: str, *, text_fields: Sequence[str], max_words: int, named: bool = False) -> dict[str, Any]:
@@ -119,16 +132,21 @@ def build_query(text: str, tokenizer: Tokenizer | None, options: QueryOptions | 
         if tokenizer is None:
             raise QueryError(f"mode {options.mode!r} needs the model's tokenizer")
         tokens = select_tokens(tokenizer.tokenize_query(text), nail_budget, options.on_too_many)
-        if tokens:
+        if tokens and options.nail_query == "neural_sparse":
+            nail_part = neural_sparse_clause(tokens, nail_field=options.nail_field)
+        elif tokens:
             nail_part = {"bool": {"should": nail_clauses(tokens, nail_field=options.nail_field, named=options.named)}}
     bm25_part: dict[str, Any] | None = None
     if options.mode in ("bm25", "hybrid") and _WORD.search(text):
         bm25_part = bm25_clause(text, text_fields=options.text_fields, max_words=bm25_budget, named=options.named)
 
     if options.mode == "hybrid" and nail_part and bm25_part:
-        nail_part["bool"]["boost"] = options.nail_weight
         bm25_part["multi_match"]["boost"] = options.bm25_weight
-        body["query"] = {"bool": {"should": [bm25_part, nail_part]}}
+        weighted_nail = {"bool": {"should": [nail_part], "boost": options.nail_weight}}
+        if "bool" in nail_part:
+            nail_part["bool"]["boost"] = options.nail_weight
+            weighted_nail = nail_part
+        body["query"] = {"bool": {"should": [bm25_part, weighted_nail]}}
     else:
         body["query"] = nail_part or bm25_part or {"match_none": {}}
     return body

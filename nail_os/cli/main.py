@@ -25,9 +25,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from nail_os.mapping import MappingError
     from nail_os.queries import QueryError
     from nail_os.registry import ModelNotFoundError
+    from nail_os.server.errors import ServerError
 
     return (ConnectionConfigError, CorpusError, MissingExtraError, IngestError, MappingError, QueryError,
-            ModelNotFoundError, OSConnectionError, TransportError)
+            ModelNotFoundError, ServerError, OSConnectionError, TransportError)
 
 
 class NailGroup(click.Group):
@@ -93,14 +94,16 @@ def client_from(ctx: click.Context) -> Any:
 
 
 def _register() -> None:
-    import importlib
+    # Each command module is light: heavy imports happen inside the command when it runs.
+    from nail_os.cli.encode import encode
+    from nail_os.cli.eval import eval_
+    from nail_os.cli.index import index
+    from nail_os.cli.ingest import ingest
+    from nail_os.cli.search import query, search
+    from nail_os.cli.server import server
+    from nail_os.cli.train import train
 
-    for module, name in [("index", "index"), ("ingest", "ingest"), ("search", "search"), ("search", "query"),
-                         ("server", "server"), ("encode", "encode"), ("train", "train"), ("eval", "eval_")]:
-        try:
-            command = getattr(importlib.import_module(f"nail_os.cli.{module}"), name)
-        except (ImportError, AttributeError):  # a command still being written
-            continue
+    for command in (server, index, ingest, search, query, encode, train, eval_):
         main.add_command(command)
 
 

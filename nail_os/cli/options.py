@@ -40,6 +40,10 @@ def query_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="The cluster's indices.query.bool.max_clause_count."),
         click.option("--on-too-many", type=click.Choice(["prune", "refuse"]), default="prune", show_default=True,
                      help="A query over --max-clauses tokens: keep the heaviest tokens, or refuse it."),
+        click.option("--nail-query", type=click.Choice(["rank_feature", "neural_sparse"]), default="rank_feature",
+                     show_default=True,
+                     help="NAIL clauses as a bool of rank_feature (any cluster) or the neural-search plugin's "
+                          "neural_sparse query_tokens."),
         nail_field_option,
         model_option,
     ]):
@@ -54,6 +58,7 @@ def query_options_from(kwargs: dict[str, Any]) -> Any:
         mode=kwargs["mode"], size=kwargs["size"], nail_field=kwargs["nail_field"],
         text_fields=tuple(kwargs["text_fields"]), bm25_weight=kwargs["bm25_weight"],
         nail_weight=kwargs["nail_weight"], max_clauses=kwargs["max_clauses"], on_too_many=kwargs["on_too_many"],
+        nail_query=kwargs["nail_query"],
     )
 
 

@@ -102,7 +102,8 @@ def test_user_text_never_leaks_into_structure(tokenizer, text):
     """Injection: the text is a JSON value or token ids, never part of a key or a script."""
     body = build_query(text, tokenizer, QueryOptions(mode="hybrid"))
     keys = {key for key, _ in walk(body)}
-    assert keys <= {"size", "_source", "query", "bool", "should", "boost", "match_none", "multi_match", "fields", "type", "tie_breaker", "rank_feature", "field", "linear"}
+    assert keys <= {"size", "_source", "query", "bool", "should", "boost", "match_none", "multi_match",
+                    "fields", "type", "tie_breaker", "rank_feature", "field", "linear"}
     for key, value in walk(body):
         if key == "field":
             assert value.startswith("nail.") and value[5:].isdigit()
@@ -110,3 +111,12 @@ def test_user_text_never_leaks_into_structure(tokenizer, text):
 
 def test_query_token_boost():
     assert QueryToken(1, "a", 3, 0.5).boost == 1.5
+
+
+def test_neural_sparse_body_carries_the_same_tokens(tokenizer):
+    body = build_query("coffee coffee tea", tokenizer, QueryOptions(mode="nail", nail_query="neural_sparse"))
+    tokens = body["query"]["neural_sparse"]["nail"]["query_tokens"]
+    assert tokens == {str(tokenizer.token_to_id("coffee")): 2.0, str(tokenizer.token_to_id("tea")): 1.0}
+    hybrid = build_query("coffee", tokenizer, QueryOptions(mode="hybrid", nail_query="neural_sparse", nail_weight=3))
+    assert hybrid["query"]["bool"]["should"][1] == {"bool": {"should": [{"neural_sparse": {"nail": {
+        "query_tokens": {str(tokenizer.token_to_id("coffee")): 1.0}}}}], "boost": 3}}
