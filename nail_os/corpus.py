@@ -62,6 +62,16 @@ def read_corpus(spec: str | Path) -> Iterator[Record]:
         yield from read_ir_dataset(str(spec))
 
 
+def count_lines(spec: str | Path) -> int | None:
+    """Lines of a corpus file or BEIR folder, for a progress total; None for an ir_datasets id."""
+    path = Path(spec)
+    path = path / "corpus.jsonl" if path.is_dir() else path
+    if not path.is_file():
+        return None
+    with path.open("rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+
+
 def read_jsonl(path: Path) -> Iterator[Record]:
     """One record per non-blank line of `path`; bad lines become records with `error` set."""
     source = str(path)

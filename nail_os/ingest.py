@@ -380,7 +380,7 @@ def ingest_source(
     ir_datasets id. `model` names the encoder and tokenizer (default: `registry.default_model()`);
     with `encode=False` raw-text documents get BM25 fields only.
     """
-    from nail_os.corpus import read_corpus
+    from nail_os.corpus import count_lines, read_corpus
     from nail_os.mapping import create_index
     from nail_os.registry import resolve_model_dir
 
@@ -393,12 +393,3 @@ def ingest_source(
     return ingest(client, read_corpus(source), options, encoder=encoder, tokenizer=tokenizer,
                   total=count_lines(source), show_progress=show_progress)
 
-
-def count_lines(source: str) -> int | None:
-    """Non-blank lines of a JSONL source, for the progress bar; None for other sources."""
-    path = Path(source)
-    path = path / "corpus.jsonl" if path.is_dir() else path
-    if not path.is_file():
-        return None
-    with open(path, "rb") as handle:
-        return sum(1 for line in handle if line.strip())

@@ -26,16 +26,6 @@ def in_shard(doc_id: str, shard: tuple[int, int]) -> bool:
     return n == 1 or zlib.crc32(doc_id.encode("utf-8")) % n == i
 
 
-def count_lines(spec: str | Path) -> int | None:
-    """Lines of a corpus file or BEIR folder, for a progress total; None for an ir_datasets id."""
-    path = Path(spec)
-    path = path / "corpus.jsonl" if path.is_dir() else path
-    if not path.is_file():
-        return None
-    with path.open("rb") as f:
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
-
-
 def done_ids(path: Path) -> set[str]:
     """Ids already in an output JSONL; a torn last line (a killed run) is cut off so appends stay valid."""
     if not path.is_file():

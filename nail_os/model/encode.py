@@ -22,8 +22,8 @@ import torch
 from tokenizers import Tokenizer as HFTokenizer
 from tqdm.auto import tqdm
 
-from nail_os.corpus import CorpusError, Record, read_corpus
-from nail_os.model._corpus import count_lines, done_ids, in_shard, parse_shard
+from nail_os.corpus import CorpusError, Record, count_lines, read_corpus
+from nail_os.model._corpus import done_ids, in_shard, parse_shard
 from nail_os.model.nail import NailModel
 from nail_os.tokens import Tokenizer
 
