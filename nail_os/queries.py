@@ -24,7 +24,10 @@ MODES: tuple[Mode, ...] = ("bm25", "nail", "hybrid")
 DEFAULT_MAX_CLAUSES = 1024
 # BEIR's Elasticsearch BM25 baseline: best_fields over title and body with tie_breaker 0.5.
 DEFAULT_TEXT_FIELDS: tuple[str, ...] = ("title", "text")
-_WORD = re.compile(r"\w+", re.UNICODE)
+# What the standard tokenizer makes a term, counted on the safe side: a run of word characters, except that
+# Han, Hiragana and Katakana characters are one term each (UAX#29 word breaks, which Lucene follows).
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_WORD = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+", re.UNICODE)
 
 
 class QueryError(ValueError):
@@ -90,13 +93,15 @@ def neural_sparse_clause(tokens: Sequence[QueryToken], *, nail_field: str) -> di
     return {"neural_sparse": {nail_field: {"query_tokens": query_tokens}}}
 
 
-def bm25_clause(text: str, *, text_fields: Sequence[str], max_words: int, named: bool = False) -> dict[str, Any]:
-    """BEIR's BM25 baseline query; a text of more than `max_words` words is cut to its first ones.
+def bm25_clause(text: str, *, text_fields: Sequence[str], max_clauses: int, named: bool = False) -> dict[str, Any]:
+    """BEIR's BM25 baseline query, cut to its first words when it would exceed `max_clauses`.
 
-    The analyzer turns each word into a term clause, so a 10,000-word query would hit
-    max_clause_count on the server; the cut is client-side and deterministic.
+    The analyzer turns each word into one term clause per field, and the engine counts every nested
+    clause against max_clause_count, so a 10,000-word query would fail on the server; the cut is
+    client-side and deterministic.
     """
     words = _WORD.findall(text)
+    max_words = max(1, max_clauses // max(1, len(text_fields)))
     if len(words) > max_words:
         text = " ".join(words[:max_words])
     clause: dict[str, Any] = {
@@ -138,7 +143,7 @@ def build_query(text: str, tokenizer: Tokenizer | None, options: QueryOptions | 
             nail_part = {"bool": {"should": nail_clauses(tokens, nail_field=options.nail_field, named=options.named)}}
     bm25_part: dict[str, Any] | None = None
     if options.mode in ("bm25", "hybrid") and _WORD.search(text):
-        bm25_part = bm25_clause(text, text_fields=options.text_fields, max_words=bm25_budget, named=options.named)
+        bm25_part = bm25_clause(text, text_fields=options.text_fields, max_clauses=bm25_budget, named=options.named)
 
     if options.mode == "hybrid" and nail_part and bm25_part:
         bm25_part["multi_match"]["boost"] = options.bm25_weight

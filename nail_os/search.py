@@ -44,16 +44,10 @@ def search(
     if request_cache is not None:
         params["request_cache"] = str(request_cache).lower()
     response = client.search(index=index, body=body, params=params)
-    return parse_hits(response, tokenizer, hybrid_weights=_weights(options))
+    return parse_hits(response, tokenizer, nail_weight=options.nail_weight if options.mode == "hybrid" else 1.0)
 
 
-def _weights(options: QueryOptions) -> dict[str, float]:
-    if options.mode != "hybrid":
-        return {}
-    return {"bm25": options.bm25_weight, "nail": options.nail_weight}
-
-
-def parse_hits(response: dict[str, Any], tokenizer: Tokenizer | None, hybrid_weights: dict[str, float]) -> list[Hit]:
+def parse_hits(response: dict[str, Any], tokenizer: Tokenizer | None, *, nail_weight: float = 1.0) -> list[Hit]:
     hits = []
     for raw in response["hits"]["hits"]:
         source = raw.get("_source") or {}
@@ -63,10 +57,11 @@ def parse_hits(response: dict[str, Any], tokenizer: Tokenizer | None, hybrid_wei
         if isinstance(matched, list):  # an engine without named-query scores: names only
             matched = dict.fromkeys(matched, float("nan"))
         for name, score in matched.items():
-            if name == "bm25":
-                hit.contributions["bm25"] = score * hybrid_weights.get("bm25", 1.0)
-            else:
+            if name == "bm25":  # the clause's own boost (the BM25 weight) is already in its score
+                hit.contributions["bm25"] = score
+            else:  # a token clause: the NAIL weight boosts the enclosing bool, not the clause
+
                 token = tokenizer.id_to_token(int(name)) if tokenizer else name
-                hit.contributions[token] = score * hybrid_weights.get("nail", 1.0)
+                hit.contributions[token] = score * nail_weight
         hits.append(hit)
     return hits

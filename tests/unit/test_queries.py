@@ -76,7 +76,7 @@ def test_hybrid_shares_the_clause_budget(tokenizer):
     text = " ".join(vocab_words(tokenizer, 5000))
     body = build_query(text, tokenizer, QueryOptions(mode="hybrid", max_clauses=1024))
     bm25, nail = clauses(body)
-    assert len(bm25["multi_match"]["query"].split()) <= 512
+    assert len(bm25["multi_match"]["query"].split()) * 2 <= 512  # one term clause per word and field
     assert len(nail["bool"]["should"]) <= 512
 
 
@@ -120,3 +120,8 @@ def test_neural_sparse_body_carries_the_same_tokens(tokenizer):
     hybrid = build_query("coffee", tokenizer, QueryOptions(mode="hybrid", nail_query="neural_sparse", nail_weight=3))
     assert hybrid["query"]["bool"]["should"][1] == {"bool": {"should": [{"neural_sparse": {"nail": {
         "query_tokens": {str(tokenizer.token_to_id("coffee")): 1.0}}}}], "boost": 3}}
+
+
+def test_cjk_characters_count_as_one_term_each():
+    body = build_query("日本語のテキスト" * 100, None, QueryOptions(mode="bm25", max_clauses=20))
+    assert body["query"]["multi_match"]["query"] == "日 本 語 の テ キ ス ト 日 本"  # 10 words × 2 fields
