@@ -1,0 +1,120 @@
+"""Index size: bytes per document of the NAIL field vs the BM25 text fields, after a force merge to one segment.
+
+    python eval/bench_size.py --corpus scifact debian-descriptions synthetic
+
+OpenSearch has no per-field disk usage API, so each corpus is indexed three times, each merged to one segment:
+- full: what nail-os builds (BM25 text fields + NAIL rank_features; features kept out of `_source`),
+- text: the same documents without features (a BM25-only index),
+- text-nosource: text without `_source` (only the BM25 index structures: terms, postings, positions, norms).
+NAIL field = full - text; BM25 text field = text - text-nosource is the stored text, text-nosource is the
+inverted index. The target compares the NAIL field with the BM25 index (`text`, what a BM25 user pays today).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from bench_common import build_index, client, encoded_records, machine, write_results
+
+from nail_os.corpus import Record
+from nail_os.efficiency import force_merge, size_breakdown, store_size
+from nail_os.registry import resolve_model_dir
+from nail_os.tokens import Tokenizer
+
+SYNTHETIC_DOCS = 5_000  # bytes per document barely move with corpus size past a few thousand documents
+
+
+def records_for(corpus: str, tokenizer: Tokenizer) -> list[Record]:
+    if corpus == "synthetic":
+        from bench_synthetic import load_profile
+
+        from nail_os.synthetic import generate_records
+
+        return list(generate_records(load_profile("scifact", tokenizer), tokenizer, SYNTHETIC_DOCS, seed=2,
+                                     id_prefix="z"))
+    return encoded_records(corpus)
+
+
+def measure(os_client, corpus: str, tokenizer: Tokenizer, top_ks: list[int | None]) -> dict[str, Any]:
+    records = records_for(corpus, tokenizer)
+    sizes: dict[str, Any] = {}
+    for variant, kw in (("text", {"text_only": True}), ("text_nosource", {"text_only": True, "source": False}),
+                        *((f"full_k{k}" if k else "full", {"top_k": k}) for k in top_ks)):
+        index = f"bench-size-{corpus}-{variant}".replace("_", "-")
+        build_index(os_client, index, records, tokenizer, show_progress=False, **kw)
+        force_merge(os_client, index)
+        sizes[variant] = store_size(os_client, index)
+        os_client.indices.delete(index=index)
+        print(corpus, variant, sizes[variant], flush=True)
+    features = [len(r.features or {}) for r in records]
+    out: dict[str, Any] = {"docs": len(records), "features_per_doc": sum(features) / len(features), "sizes": sizes}
+    for variant in [v for v in sizes if v.startswith("full")]:
+        split = size_breakdown(sizes["text"], sizes[variant])
+        nail = split["nail_field"]["bytes_per_doc"]
+        out[variant] = {"nail_bytes_per_doc": nail, "bm25_index_bytes_per_doc": sizes["text"]["bytes_per_doc"],
+                        "bm25_postings_bytes_per_doc": sizes["text_nosource"]["bytes_per_doc"],
+                        "nail_to_bm25_index": nail / sizes["text"]["bytes_per_doc"],
+                        "nail_to_bm25_postings": nail / sizes["text_nosource"]["bytes_per_doc"],
+                        "full_to_text": split["full_to_bm25_only"]}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", nargs="+", default=["scifact", "synthetic"])
+    parser.add_argument("--top-k", type=int, nargs="*", default=[64, 128])
+    args = parser.parse_args()
+    tokenizer = Tokenizer.from_model_dir(resolve_model_dir("splade-tiny"))
+    os_client = client()
+    result: dict[str, Any] = {"machine": machine(os_client), "corpora": {}}
+    for corpus in args.corpus:
+        result["corpora"][corpus] = measure(os_client, corpus, tokenizer, [None, *args.top_k])
+    write_results("size", result, render_markdown(result), render_figure(result))
+    print(json.dumps(result["corpora"], indent=1, default=float)[:3000])
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    out = ["# Index size (force-merged to one segment)", "",
+           "NAIL field = size(full index) - size(same documents without features). BM25 index = the text-only "
+           "index (inverted index + stored `_source`); BM25 postings = the text-only index without `_source`. "
+           "Target: NAIL field <= 2x the BM25 index.", "",
+           "| corpus | docs | top-k | features/doc | NAIL B/doc | BM25 index B/doc | BM25 postings B/doc | "
+           "NAIL / BM25 index | NAIL / BM25 postings |", "|---|---|---|---|---|---|---|---|---|"]
+    for corpus, c in result["corpora"].items():
+        for variant in [v for v in c if v.startswith("full")]:
+            r = c[variant]
+            k = variant.removeprefix("full").removeprefix("_k") or "all (256 cap)"
+            out.append(f"| {corpus} | {c['docs']:,} | {k} | {c['features_per_doc']:.0f} | "
+                       f"{r['nail_bytes_per_doc']:.0f} | {r['bm25_index_bytes_per_doc']:.0f} | "
+                       f"{r['bm25_postings_bytes_per_doc']:.0f} | "
+                       f"{r['nail_to_bm25_index']:.2f}x | {r['nail_to_bm25_postings']:.2f}x |")
+    return "\n".join(out)
+
+
+def render_figure(result: dict[str, Any]) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    labels, nail, bm25 = [], [], []
+    for corpus, c in result["corpora"].items():
+        for variant in [v for v in c if v.startswith("full")]:
+            labels.append(f"{corpus}\n{variant}")
+            nail.append(c[variant]["nail_bytes_per_doc"])
+            bm25.append(c[variant]["bm25_index_bytes_per_doc"])
+    xs = range(len(labels))
+    ax.bar([x - 0.2 for x in xs], bm25, width=0.4, label="BM25 index (text + _source)")
+    ax.bar([x + 0.2 for x in xs], nail, width=0.4, label="NAIL field")
+    ax.set_xticks(list(xs), labels, fontsize=7)
+    ax.set_ylabel("bytes / document")
+    ax.legend()
+    ax.set_title("Index size after force merge")
+    return fig
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""Scale-out: a 3-node local cluster, an index of 3 shards + 1 replica, and one node SIGKILLed while a client
+searches one index and ingests into another. The user sees no error and loses no document.
+
+What makes that hold:
+- the client is given every node's address (opensearch-py's `hosts` list): a request whose node died is marked
+  dead and, for searches (`max_retries`), resent to the next node; ingest resends the whole idempotent chunk
+  itself (`nail_os.ingest`: documents are keyed by id, so a resent chunk overwrites, never duplicates);
+- one replica: every shard still has a live copy, which the coordinating node fails over to (searches) or
+  promotes to primary (writes wait for the new cluster state, then go through).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from nail_os.connection import ClusterConfig, make_client
+from nail_os.corpus import Record, read_corpus, read_queries
+from nail_os.ingest import IngestOptions, ingest
+from nail_os.mapping import create_index
+from nail_os.queries import QueryOptions
+from nail_os.search import search
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+NODES = 3
+HEAP = "512m"  # DEFAULT_HEAP_MULTI: three nodes fit a 4 GB CI runner
+DOCS = 2500  # per index (scifact has 5,183 documents); chunks of 50, so the kill lands mid-ingest
+CHUNK = 50
+
+
+def free_port_block() -> int:
+    """An HTTP port p with p..p+2 and their transport ports p+100..p+102 all free."""
+    from nail_os.server.node import port_free
+
+    for _ in range(200):
+        port = random.randint(20000, 40000)
+        if all(port_free(p) for i in range(NODES) for p in (port + i, port + 100 + i)):
+            return port
+    raise RuntimeError("no free block of ports for a 3-node cluster")
+
+
+def pre_encoded(records: list[Record], tokenizer) -> list[Record]:
+    """A model-free stand-in for encoded documents: each distinct token, weighted 1 + ln(count)."""
+    for record in records:
+        ids = tokenizer.hf.encode(record.full_text, add_special_tokens=False).ids
+        counts = Counter(i for i in ids if i not in tokenizer.special_ids)
+        record.features = {tokenizer.id_to_token(i): 1.0 + math.log(c) for i, c in counts.items()}
+    return records
+
+
+def wait_health(client, indices: list[str], tries: int = 4, **conditions: str) -> dict:
+    """Cluster health once `conditions` hold, each try waiting the server's default 30 s (opensearch-py takes a
+    `timeout` argument as its own socket timeout, so the server-side wait cannot be set through it)."""
+    for _ in range(tries):
+        health = client.cluster.health(index=indices, **conditions)
+        if not health["timed_out"]:
+            break
+    return health
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from nail_os import server
+
+    home = server.nail_home()
+    home.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(tempfile.mkdtemp(prefix="test-cluster-", dir=home))
+    data_dir.chmod(0o755)  # the node runs as its own user when the tests run as root
+    port = free_port_block()
+    try:
+        server.start(port=port, data_dir=data_dir, heap=HEAP, nodes=NODES, timeout=400)
+    except Exception as exc:  # noqa: BLE001 - any failure to start is the test failure
+        shutil.rmtree(data_dir, ignore_errors=True)
+        pytest.fail(f"the 3-node cluster did not start: {exc}", pytrace=False)
+    try:
+        yield data_dir, [f"http://127.0.0.1:{port + i}" for i in range(NODES)]
+    finally:
+        server.stop(data_dir)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_killing_a_node_during_search_and_ingest_loses_nothing(cluster, data, tokenizer):
+    from nail_os import server
+
+    data_dir, urls = cluster
+    assert server.status(data_dir)["nodes"] == NODES
+    hosts = [{"host": "127.0.0.1", "port": int(u.rsplit(":", 1)[1])} for u in urls]
+    # Every node's address; searches are safe to resend, so the transport retries them on another node.
+    client = make_client(ClusterConfig(url=urls[0], timeout=90), hosts=hosts, max_retries=NODES,
+                         retry_on_timeout=True)
+    records = pre_encoded(list(read_corpus(data / "scifact"))[: 2 * DOCS], tokenizer)
+    static, live = "cluster-static", "cluster-live"
+    for name in (static, live):
+        create_index(client, name, shards=3, replicas=1)
+    assert not wait_health(client, [static, live], wait_for_status="green")["timed_out"]
+    options = IngestOptions(index=static, chunk_size=500, resume=False, state_path=None)
+    assert ingest(client, records[:DOCS], options, tokenizer=tokenizer, show_progress=False).indexed == DOCS
+
+    # Shards spread over all three nodes, each with a copy elsewhere.
+    shards = client.cat.shards(index=static, format="json")
+    assert {s["node"] for s in shards} == {f"node-{i}" for i in range(NODES)}
+
+    queries = list(read_queries(data / "scifact" / "queries.jsonl").values())[:30]
+    nail = QueryOptions(mode="nail")
+    baseline = [[h.doc_id for h in search(client, static, q, tokenizer, nail)] for q in queries]
+
+    stop = threading.Event()
+    search_errors: list[str] = []
+    mismatches: list[str] = []
+    searches = [0]
+
+    def keep_searching() -> None:
+        while not stop.is_set():
+            for query, expected in zip(queries, baseline, strict=True):
+                try:
+                    got = [h.doc_id for h in search(client, static, query, tokenizer, nail)]
+                except Exception as exc:  # noqa: BLE001 - any exception is what the user would see
+                    search_errors.append(f"{type(exc).__name__}: {exc}"[:300])
+                    continue
+                searches[0] += 1
+                if got != expected:
+                    mismatches.append(query)
+
+    ingest_result: dict[str, object] = {}
+
+    def keep_ingesting() -> None:
+        live_options = IngestOptions(index=live, chunk_size=CHUNK, resume=False, state_path=None,
+                                     initial_backoff=0.5, max_retries=10)
+        try:
+            ingest_result["report"] = ingest(client, records[DOCS:], live_options, tokenizer=tokenizer,
+                                             show_progress=False)
+        except Exception as exc:  # noqa: BLE001
+            ingest_result["error"] = exc
+
+    searcher, ingester = threading.Thread(target=keep_searching), threading.Thread(target=keep_ingesting)
+    searcher.start()
+    ingester.start()
+    # Kill once both are under way: a fifth of the live documents in and some searches answered.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and ingester.is_alive():
+        if client.count(index=live)["count"] >= DOCS // 5 and searches[0] >= 10:
+            break
+        client.indices.refresh(index=live)
+        time.sleep(0.2)
+    manager = client.cat.cluster_manager(format="json")[0]["node"]
+    status = server.status(data_dir)
+    # Not the cluster manager: its loss adds an election (a few seconds of 503s) to what this test checks.
+    # A data node holding primaries and replicas of both indices is the case the replica exists for.
+    victim_index = next(i for i in range(NODES) if f"node-{i}" != manager)
+    victim_pid = status["pids"][victim_index]
+    assert ingester.is_alive(), "ingest finished before the kill: raise DOCS or lower CHUNK"
+    os.kill(victim_pid, signal.SIGKILL)
+    killed_at_count = client.count(index=live)["count"]
+
+    ingester.join(timeout=600)
+    time.sleep(2.0)  # searches keep running on the survivors after the ingest is done
+    stop.set()
+    searcher.join(timeout=120)
+
+    assert "error" not in ingest_result, f"ingest surfaced an error: {ingest_result.get('error')!r}"
+    report = ingest_result["report"]
+    assert report.rejected == 0, report.reasons
+    assert report.indexed == DOCS
+    client.indices.refresh(index=live)
+    assert client.count(index=live)["count"] == DOCS, "documents were lost"
+    ids = {h["_id"] for h in client.search(index=live, body={"size": DOCS, "_source": False})["hits"]["hits"]}
+    assert ids == {r.doc_id for r in records[DOCS:]}
+    assert killed_at_count < DOCS, "the kill happened after the last document was in"
+    assert not search_errors, f"{len(search_errors)} searches failed, e.g. {search_errors[:3]}"
+    assert not mismatches, f"{len(mismatches)} searches returned other hits than before the kill"
+    assert searches[0] > 2 * len(queries)
+    health = wait_health(client, [static, live], wait_for_nodes=str(NODES - 1))
+    assert health["status"] in ("green", "yellow") and health["number_of_nodes"] == NODES - 1
