@@ -1,19 +1,22 @@
-"""An OpenSearch client from a URL plus TLS and basic-auth options.
+"""A client for the cluster at a URL, with TLS and basic-auth options: OpenSearch or Elasticsearch.
 
 Credentials may sit in the URL (`https://user:pass@host:9200`) or come as options; either way they
-are passed to the client and never logged: `describe()` prints the URL without them.
+are passed to the client and never logged: `describe()` prints the URL without them. Which engine
+serves the URL is asked of the cluster unless `engine` says it (see `nail_os.engines`).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from opensearchpy import OpenSearch
+from nail_os.engines import ENGINES, EngineName, load
 
 DEFAULT_URL = "http://127.0.0.1:9200"
 URL_ENV = "NAIL_OS_URL"
+ENGINE_ENV = "NAIL_OS_ENGINE"
 
 
 class ConnectionConfigError(ValueError):
@@ -32,18 +35,31 @@ class ClusterConfig:
     client_key: str | None = None
     verify_certs: bool = True
     timeout: float = 60.0
+    engine: EngineName | None = None  # None: ask the cluster (`GET /`) which engine it is
+
+    def __post_init__(self) -> None:
+        if self.engine is not None and self.engine not in ENGINES:
+            raise ConnectionConfigError(f"engine {self.engine!r} is not one of {', '.join(ENGINES)}")
 
     @classmethod
     def from_env(cls, **overrides: object) -> ClusterConfig:
-        """`NAIL_OS_URL`, `NAIL_OS_USER`, `NAIL_OS_PASSWORD`, `NAIL_OS_CA_CERTS`, then explicit overrides."""
+        """`NAIL_OS_URL`, `NAIL_OS_USER`, `NAIL_OS_PASSWORD`, `NAIL_OS_CA_CERTS`, `NAIL_OS_ENGINE`, then
+        explicit overrides."""
         values: dict[str, object] = {
             "url": os.environ.get(URL_ENV, DEFAULT_URL),
             "user": os.environ.get("NAIL_OS_USER"),
             "password": os.environ.get("NAIL_OS_PASSWORD"),
             "ca_certs": os.environ.get("NAIL_OS_CA_CERTS"),
+            "engine": os.environ.get(ENGINE_ENV) or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        # The generated repr would print the password (and a URL's user:pass) wherever a config is logged.
+        password = "***" if self.password else None
+        return (f"ClusterConfig(url={self.describe()!r}, user={self.user!r}, password={password}, "
+                f"ca_certs={self.ca_certs!r}, client_cert={self.client_cert!r}, verify_certs={self.verify_certs})")
 
     def describe(self) -> str:
         """The URL with any credentials removed, safe to print."""
@@ -54,46 +70,67 @@ class ClusterConfig:
         return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def make_client(config: ClusterConfig | None = None, **kwargs: object) -> OpenSearch:
-    """An `OpenSearch` client for `config` (default: `ClusterConfig.from_env()`).
+@dataclass(frozen=True)
+class Endpoint:
+    """A checked `ClusterConfig`: what either engine's client is built from (see `nail_os.engines`)."""
 
-    Retries on timeouts and connection errors are left to the callers that know what is safe to
-    repeat (ingest resends whole idempotent chunks; see ingest.py), so the client itself does not.
-    """
-    config = config or ClusterConfig.from_env()
+    host: str
+    port: int
+    https: bool
+    url_prefix: str  # "" or a path such as "/search"
+    user: str | None
+    password: str
+    ca_certs: str | None
+    client_cert: str | None
+    client_key: str | None
+    verify_certs: bool
+    timeout: float
+
+
+def endpoint(config: ClusterConfig) -> Endpoint:
+    """The endpoint `config` describes, or ConnectionConfigError saying what is wrong with it."""
     parts = urlsplit(config.url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConnectionConfigError(
             f"cluster URL {config.describe() or config.url!r} must look like http(s)://host:port"
         )
-    user = config.user or (parts.username and _unquote(parts.username))
-    password = config.password or (parts.password and _unquote(parts.password)) or ""
     https = parts.scheme == "https"
     if not https and (config.ca_certs or config.client_cert):
         raise ConnectionConfigError(f"--ca-certs/--client-cert need an https URL, got {config.describe()}")
-    host = {"host": parts.hostname, "port": parts.port or (443 if https else 80)}
-    if parts.path not in ("", "/"):
-        host["url_prefix"] = parts.path
-    options: dict[str, object] = {
-        "hosts": [host],
-        "use_ssl": https,
-        "verify_certs": https and config.verify_certs,
-        "ssl_show_warn": False,
-        "timeout": config.timeout,
-        "max_retries": 0,
-        "retry_on_timeout": False,
-        "http_compress": False,
-    }
-    if user:
-        options["http_auth"] = (user, password)
-    if config.ca_certs:
-        options["ca_certs"] = config.ca_certs
-    if config.client_cert:
-        options["client_cert"] = config.client_cert
-        if config.client_key:
-            options["client_key"] = config.client_key
-    options.update(kwargs)
-    return OpenSearch(**options)  # type: ignore[arg-type]
+    return Endpoint(
+        host=parts.hostname, port=parts.port or (443 if https else 80), https=https,
+        url_prefix=parts.path if parts.path not in ("", "/") else "",
+        user=config.user or (_unquote(parts.username) if parts.username else None),
+        password=config.password or (_unquote(parts.password) if parts.password else ""),
+        ca_certs=config.ca_certs, client_cert=config.client_cert,
+        client_key=config.client_key if config.client_cert else None,
+        verify_certs=https and config.verify_certs, timeout=config.timeout)
+
+
+def make_client(config: ClusterConfig | None = None, **kwargs: object) -> Any:
+    """A client for `config` (default: `ClusterConfig.from_env()`): `opensearchpy.OpenSearch`, or
+    `elasticsearch.Elasticsearch` when the cluster is Elasticsearch (or `config.engine` says so).
+
+    Retries on timeouts and connection errors are left to the callers that know what is safe to
+    repeat (ingest resends whole idempotent chunks; see ingest.py), so the client itself does not.
+    `kwargs` go to the client's constructor. Without `config.engine` this asks the cluster once
+    (`GET /`); a cluster that cannot be reached gets an OpenSearch client, whose first request then
+    reports why.
+    """
+    config = config or ClusterConfig.from_env()
+    where = endpoint(config)
+    if config.engine == "elasticsearch":
+        return load("elasticsearch").make_client(where, **kwargs)
+    client = load("opensearch").make_client(where, **kwargs)
+    if config.engine is None and _detect(client) == "elasticsearch":
+        return load("elasticsearch").make_client(where, **kwargs)
+    return client
+
+
+def _detect(client: Any) -> EngineName | None:
+    from nail_os.engines.opensearch import detect
+
+    return detect(client)
 
 
 def _unquote(value: str) -> str:

@@ -8,6 +8,7 @@ line in the wrong encoding costs that line only.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,9 @@ from typing import Any
 ID_KEYS = ("_id", "id", "doc_id", "docid")
 TEXT_KEYS = ("text", "contents", "body")
 IRDS_PREFIX = "irds:"
+# A JSON escape of a UTF-16 surrogate (\ud800-\udfff). Paired, json.loads joins them into one character;
+# alone, it leaves a string that cannot be encoded as UTF-8, and the bulk request for the whole chunk fails.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 class CorpusError(ValueError):
@@ -87,11 +91,11 @@ def read_jsonl(path: Path) -> Iterator[Record]:
 def parse_line(raw: bytes, source: str, line: int) -> Record:
     """A record from one JSONL line: `{"_id"|"id", "title"?, "text"?, "features"?, "metadata"?}`."""
     try:
-        decoded = raw.decode("utf-8")
+        decoded = raw.rstrip(b"\r\n").decode("utf-8")  # without the newline: a column is on this line
     except UnicodeDecodeError as exc:
         return Record(
             source, line, error=f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
-            raw=raw.decode("utf-8", "replace"),
+            raw=raw.rstrip(b"\r\n").decode("utf-8", "replace"),
         )
     try:
         obj = json.loads(decoded)
@@ -99,7 +103,20 @@ def parse_line(raw: bytes, source: str, line: int) -> Record:
         return Record(source, line, error=f"malformed JSON: {exc.msg} at column {exc.colno}", raw=decoded)
     if not isinstance(obj, dict):
         return Record(source, line, error=f"expected a JSON object, got {type(obj).__name__}", raw=decoded)
-    return record_from_object(obj, source, line, raw=decoded)
+    record = record_from_object(obj, source, line, raw=decoded)
+    if not record.error and _SURROGATE_ESCAPE.search(decoded) and not _encodable(obj):
+        record.error = "a string holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff): not valid Unicode"
+        if not _encodable(record.doc_id):
+            record.doc_id = None  # the rejects file and the logs must stay valid UTF-8
+    return record
+
+
+def _encodable(obj: Any) -> bool:
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def record_from_object(obj: dict[str, Any], source: str, line: int, raw: str | None = None) -> Record:

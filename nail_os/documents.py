@@ -16,6 +16,8 @@ from nail_os.tokens import Tokenizer
 
 # Lucene refuses a term over 32,766 bytes, and OpenSearch's `_id` is limited to 512 bytes.
 MAX_ID_BYTES = 512
+# The largest float32: Lucene's FeatureField stores a weight as a float, so a larger one cannot be indexed.
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 class DocumentError(ValueError):
@@ -66,6 +68,19 @@ def nail_features(
         features = token_features(weights, tokenizer, top_k=top_k, max_ratio=max_ratio)
     except FeatureError as exc:
         raise DocumentError(str(exc)) from None
+    except UnicodeEncodeError:  # the tokenizer takes valid Unicode only: a name holding a lone surrogate
+        raise DocumentError("a feature name is not valid Unicode (it holds an unpaired surrogate)") from None
+    except OverflowError:  # quantizing packs each weight as a float32; past the largest one that fails
+        token = next((t for t, w in weights.items() if _too_big(w)), "?")
+        raise DocumentError(f"weight for token {token!r} is {str(weights.get(token))[:24]}; rank_features stores "
+                            f"a float32, at most {FLOAT32_MAX:.4g}") from None
     if not features:
         raise DocumentError("no feature with a weight > 0: the document would never match a NAIL query")
     return features
+
+
+def _too_big(weight: float) -> bool:
+    try:
+        return float(weight) > FLOAT32_MAX
+    except OverflowError:  # an integer past float64 (a JSON literal of 400 digits)
+        return True

@@ -1,4 +1,4 @@
-"""Records → OpenSearch through opensearch-py's bulk helpers, losing nothing.
+"""Records → OpenSearch (or Elasticsearch) through the client's bulk helpers, losing nothing.
 
 - Every document's `_id` is its own id, so sending it twice overwrites it: a resumed or retried
   run cannot create duplicates.
@@ -24,13 +24,10 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from opensearchpy import OpenSearch, helpers
-from opensearchpy.exceptions import ConnectionError as OSConnectionError
-from opensearchpy.exceptions import TransportError
-
 from nail_os.corpus import Record
 from nail_os.documents import DocumentError, check_record, nail_features, to_document
 from nail_os.encoders import SparseEncoder
+from nail_os.engines import engine_of
 from nail_os.mapping import DEFAULT_NAIL_FIELD, check_nail_field
 from nail_os.tokens import Tokenizer
 
@@ -73,6 +70,8 @@ class IngestReport:
     rejected: int = 0
     skipped: int = 0  # records already done by an earlier run (resume)
     retries: int = 0
+    # Documents longer than the encoder reads (its max_length tokens): only their start was encoded.
+    truncated: int = 0
     seconds: float = 0.0
     rejects_path: Path | None = None
     reasons: dict[str, int] = field(default_factory=dict)
@@ -120,13 +119,15 @@ class Ingester:
 
     def __init__(
         self,
-        client: OpenSearch,
+        client: Any,
         options: IngestOptions,
         *,
         encoder: SparseEncoder | None = None,
         tokenizer: Tokenizer | None = None,
     ) -> None:
         self.client, self.options, self.encoder = client, options, encoder
+        # The bulk helper and the exceptions are the client's own (opensearch-py or elasticsearch-py).
+        self.engine = engine_of(client)
         self.tokenizer = tokenizer or (encoder.tokenizer if encoder else None)
         self.report = IngestReport(rejects_path=options.rejects_path)
         self.seen_ids: set[bytes] = set()
@@ -220,7 +221,21 @@ class Ingester:
             )
             for i, w in zip(todo, encoded, strict=True):
                 weights[i] = w
+            self._count_truncated([records[i] for i in todo])
         return weights
+
+    def _count_truncated(self, records: list[Record]) -> None:
+        """Count (and log at INFO) the texts the encoder cut at its `max_length`, so a cut is never silent."""
+        max_length = getattr(self.encoder, "max_length", None)
+        if not max_length or self.tokenizer is None:
+            return
+        # The encoder adds [CLS] and [SEP] to each text; the query tokenizer does not truncate.
+        encodings = self.tokenizer.hf.encode_batch([r.full_text for r in records], add_special_tokens=False)
+        for record, encoding in zip(records, encodings, strict=True):
+            if len(encoding.ids) + 2 > max_length:
+                self.report.truncated += 1
+                log.info("%s truncated: %d tokens, the encoder reads the first %d", record.where,
+                         len(encoding.ids) + 2, max_length)
 
     def _action(self, record: Record, weights: dict[str, float] | None) -> dict[str, Any]:
         opts = self.options
@@ -258,10 +273,8 @@ class Ingester:
             by_id = {a["_id"]: a for a in pending}
             retry: list[dict[str, Any]] = []
             try:
-                for _ok, item in helpers.streaming_bulk(
-                    self.client, pending, chunk_size=max(len(pending), 1), raise_on_error=False,
-                    raise_on_exception=True, max_retries=0, yield_ok=False, request_timeout=opts.request_timeout,
-                ):
+                for _ok, item in self.engine.streaming_bulk(self.client, pending,
+                                                            request_timeout=opts.request_timeout):
                     _op, info = item.popitem()
                     status, reason = info.get("status", 0), _reason(info.get("error"))
                     if status in RETRYABLE_STATUS:
@@ -269,19 +282,22 @@ class Ingester:
                         last_error = f"HTTP {status}: {reason}"
                     else:
                         refused.append((info["_id"], f"refused by the cluster (HTTP {status}): {reason}"))
-            except (OSConnectionError, TransportError) as exc:
-                status = getattr(exc, "status_code", None)
-                if isinstance(exc, TransportError) and not isinstance(exc, OSConnectionError) \
-                        and status not in RETRYABLE_STATUS:
+            except self.engine.errors() as exc:
+                if not self.engine.is_connection_error(exc) and self.engine.status_code(exc) not in RETRYABLE_STATUS:
                     raise IngestError(f"bulk request to index {opts.index!r} failed: {exc}") from exc
                 retry = pending
                 last_error = f"{type(exc).__name__}: {exc}"[:300]
             if not retry:
                 return refused
             pending = retry
+        hint = ""
+        if "cluster_block_exception" in last_error:
+            hint = (f" The index is blocked (a disk past the flood-stage watermark sets "
+                    f"index.blocks.read_only_allow_delete): free disk space or lift the block with "
+                    f"PUT /{opts.index}/_settings {{\"index.blocks.read_only_allow_delete\": null}}.")
         raise IngestError(
             f"gave up on {len(pending)} documents of index {opts.index!r} after {opts.max_retries} retries; "
-            f"last error: {last_error}. Progress is saved: run the same command again to resume."
+            f"last error: {last_error}.{hint} Progress is saved: run the same command again to resume."
         )
 
     # -- state -----------------------------------------------------------------------------------
@@ -325,7 +341,7 @@ def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
 
 
 def ingest(
-    client: OpenSearch,
+    client: Any,
     records: Iterable[Record],
     options: IngestOptions,
     *,
@@ -360,9 +376,14 @@ class LazyEncoder:
             self._encoder = load_encoder(resolve_model_dir(self.model), device=self.device)
         return self._encoder.encode_documents(texts, batch_size=batch_size, show_progress=show_progress)
 
+    @property
+    def max_length(self) -> int | None:
+        """Tokens the loaded encoder reads per document (None before the first text is encoded)."""
+        return getattr(self._encoder, "max_length", None)
+
 
 def ingest_source(
-    client: OpenSearch,
+    client: Any,
     source: str,
     options: IngestOptions,
     *,

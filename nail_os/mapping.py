@@ -10,7 +10,7 @@ import json
 from importlib.resources import files
 from typing import Any
 
-from opensearchpy import OpenSearch
+from nail_os.engines import engine_of
 
 DEFAULT_NAIL_FIELD = "nail"
 _PLACEHOLDER = "NAIL_FIELD"
@@ -62,12 +62,14 @@ def _substitute(body: dict[str, Any], nail_field: str) -> dict[str, Any]:
     return json.loads(text)
 
 
-def create_index(client: OpenSearch, index: str, *, exist_ok: bool = True, **options: Any) -> bool:
+def create_index(client: Any, index: str, *, exist_ok: bool = True, **options: Any) -> bool:
     """Create `index` with `index_body(**options)`; returns False if it already existed and fits.
 
-    An existing index must already have the NAIL field as `rank_features`: otherwise MappingError is
-    raised before any document is sent.
+    An existing index must already have the NAIL field (`rank_features`; `sparse_vector` on Elasticsearch):
+    otherwise MappingError is raised before any document is sent. On Elasticsearch the body is adapted by
+    `nail_os.engines.elasticsearch.adapt_index_body`.
     """
+    engine = engine_of(client)
     body = index_body(**options)
     nail_field = options.get("nail_field", DEFAULT_NAIL_FIELD)
     if client.indices.exists(index=index):
@@ -75,11 +77,11 @@ def create_index(client: OpenSearch, index: str, *, exist_ok: bool = True, **opt
             raise MappingError(f"index {index!r} already exists")
         check_nail_field(client, index, nail_field)
         return False
-    client.indices.create(index=index, body=body)
+    client.indices.create(index=index, body=engine.adapt_index_body(client, body))
     return True
 
 
-def field_type(client: OpenSearch, index: str, field: str) -> str | None:
+def field_type(client: Any, index: str, field: str) -> str | None:
     """The mapped type of a top-level `field` in `index`, or None if it is not mapped."""
     mapping = client.indices.get_mapping(index=index)
     # A name may be an alias: the response is keyed by the concrete index.
@@ -90,33 +92,37 @@ def field_type(client: OpenSearch, index: str, field: str) -> str | None:
     return None
 
 
-def check_nail_field(client: OpenSearch, index: str, nail_field: str = DEFAULT_NAIL_FIELD) -> None:
-    """Raise MappingError unless `nail_field` in `index` is a `rank_features` field."""
+def check_nail_field(client: Any, index: str, nail_field: str = DEFAULT_NAIL_FIELD) -> None:
+    """Raise MappingError unless `nail_field` in `index` is a `rank_features` (Elasticsearch: `sparse_vector`)
+    field."""
+    expected = engine_of(client).NAIL_FIELD_TYPE
     kind = field_type(client, index, nail_field)
     if kind is None:
         raise MappingError(
             f"index {index!r} has no field {nail_field!r}; add it with: nail-os index add-nail-field {index}"
         )
-    if kind != "rank_features":
+    if kind != expected:
         raise MappingError(
-            f"index {index!r} maps {nail_field!r} as {kind!r}, not rank_features; "
+            f"index {index!r} maps {nail_field!r} as {kind!r}, not {expected}; "
             f"choose another field with --nail-field or another index"
         )
 
 
-def add_nail_field(client: OpenSearch, index: str, nail_field: str = DEFAULT_NAIL_FIELD) -> bool:
-    """Add the `rank_features` field to an existing index, leaving its other fields alone.
+def add_nail_field(client: Any, index: str, nail_field: str = DEFAULT_NAIL_FIELD) -> bool:
+    """Add the `rank_features` field (Elasticsearch: `sparse_vector`) to an existing index, leaving its other
+    fields alone.
 
-    Returns False when the field is already there as `rank_features`. Existing documents get
+    Returns False when the field is already there with that type. Existing documents get
     features with `nail-os ingest --update`. `_source` excludes cannot change on an existing index,
     so there the features are kept in `_source`.
     """
     if not client.indices.exists(index=index):
         raise MappingError(f"index {index!r} does not exist; create it with: nail-os index create {index}")
+    expected = engine_of(client).NAIL_FIELD_TYPE
     kind = field_type(client, index, nail_field)
-    if kind == "rank_features":
+    if kind == expected:
         return False
     if kind is not None:
         raise MappingError(f"index {index!r} already maps {nail_field!r} as {kind!r}; choose another --nail-field")
-    client.indices.put_mapping(index=index, body={"properties": {nail_field: {"type": "rank_features"}}})
+    client.indices.put_mapping(index=index, body={"properties": {nail_field: {"type": expected}}})
     return True

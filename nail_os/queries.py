@@ -4,6 +4,8 @@ The NAIL score of a document is Σ over distinct query tokens of count × query 
 weight. Each clause says `"linear": {}`: without it `rank_feature` applies `saturation`
 (S / (S + pivot)) and the sum is no longer a dot product. The hybrid is one request: a weighted
 `bool` of the BM25 `multi_match` and the NAIL clauses, so the engine adds the two scores itself.
+On Elasticsearch (`QueryOptions.engine`) each token clause is a `term` on the `sparse_vector` field,
+which scores the same product (see `nail_os.engines.elasticsearch`); the rest of the body is the same.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from nail_os.engines import ENGINES, EngineName, load
 from nail_os.features import to_feature_name
 from nail_os.mapping import DEFAULT_NAIL_FIELD
 from nail_os.tokens import QueryToken, Tokenizer
@@ -47,13 +50,18 @@ class QueryOptions:
     max_clauses: int = DEFAULT_MAX_CLAUSES
     on_too_many: Literal["prune", "refuse"] = "prune"
     named: bool = False  # name each clause (`_name`) so hits report which tokens matched
-    # "rank_feature": a bool of linear rank_feature clauses (core OpenSearch and Elasticsearch);
-    # "neural_sparse": the neural-search plugin's query with query_tokens (same scores, needs the plugin).
-    nail_query: Literal["rank_feature", "neural_sparse"] = "rank_feature"
+    # "rank_feature": a bool of one linear clause per token (rank_feature on OpenSearch, term on Elasticsearch);
+    # "neural_sparse": the OpenSearch neural-search plugin's query with query_tokens (same scores, needs the
+    # plugin); "sparse_vector": Elasticsearch's query with query_vector (same scores, 8.15+).
+    nail_query: Literal["rank_feature", "neural_sparse", "sparse_vector"] = "rank_feature"
+    engine: EngineName = "opensearch"  # whose dialect; `search()` sets it from the client
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise QueryError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
+        if self.engine not in ENGINES:
+            raise QueryError(f"engine {self.engine!r} is not one of {', '.join(ENGINES)}")
+        # nail_query is checked against the engine in build_query: `search()` sets the engine from its client.
         if self.max_clauses < 1:
             raise QueryError(f"max_clauses must be ≥ 1, got {self.max_clauses}")
 
@@ -70,27 +78,26 @@ def select_tokens(tokens: list[QueryToken], limit: int, on_too_many: str) -> lis
     return sorted(tokens, key=lambda t: (-t.boost, t.token_id))[:limit]
 
 
-def nail_clauses(tokens: Sequence[QueryToken], *, nail_field: str, named: bool = False) -> list[dict[str, Any]]:
-    """One linear `rank_feature` clause per distinct token, boosted by count × query weight."""
-    clauses = []
-    for t in tokens:
-        clause: dict[str, Any] = {"field": f"{nail_field}.{to_feature_name(t.token_id)}", "linear": {}}
-        if t.boost != 1.0:
-            clause["boost"] = t.boost
-        if named:
-            clause["_name"] = f"{t.token_id}"
-        clauses.append({"rank_feature": clause})
-    return clauses
+def nail_clauses(tokens: Sequence[QueryToken], *, nail_field: str, named: bool = False,
+                 engine: EngineName = "opensearch") -> list[dict[str, Any]]:
+    """One linear clause per distinct token, boosted by count × query weight, named by token id if `named`.
 
-
-def neural_sparse_clause(tokens: Sequence[QueryToken], *, nail_field: str) -> dict[str, Any]:
-    """The neural-search plugin's `neural_sparse` query with precomputed `query_tokens`.
-
-    For clusters that run the plugin: it scores the same rank_features field with the same dot product,
-    so the body is interchangeable with the bool of rank_feature clauses. Feature names are token ids.
+    On OpenSearch a `rank_feature` clause with `linear`; on Elasticsearch a `term` on the sparse_vector field.
     """
-    query_tokens = {to_feature_name(t.token_id): t.boost for t in tokens}
-    return {"neural_sparse": {nail_field: {"query_tokens": query_tokens}}}
+    dialect = load(engine)
+    return [dialect.nail_clause(nail_field, to_feature_name(t.token_id), t.boost, f"{t.token_id}" if named else None)
+            for t in tokens]
+
+
+def neural_sparse_clause(tokens: Sequence[QueryToken], *, nail_field: str,
+                         engine: EngineName = "opensearch") -> dict[str, Any]:
+    """The whole NAIL part as the engine's own one-query form, with precomputed token weights.
+
+    OpenSearch: the neural-search plugin's `neural_sparse` with `query_tokens` (for clusters that run the
+    plugin); Elasticsearch: its `sparse_vector` query with `query_vector`. Either scores the same dot product,
+    so the body is interchangeable with the bool of clauses. Feature names are token ids.
+    """
+    return load(engine).vector_query(nail_field, {to_feature_name(t.token_id): t.boost for t in tokens})
 
 
 def bm25_clause(text: str, *, text_fields: Sequence[str], max_clauses: int, named: bool = False) -> dict[str, Any]:
@@ -127,6 +134,10 @@ def build_query(text: str, tokenizer: Tokenizer | None, options: QueryOptions | 
     options = options or QueryOptions()
     if not isinstance(text, str):
         raise QueryError(f"query text must be a string, got {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates: bytes that were not UTF-8 on the command line
+        raise QueryError(f"query text is not valid UTF-8 (character {exc.start}: {text[exc.start]!r})") from None
     body: dict[str, Any] = {"size": options.size, "_source": ["doc_id", "title"]}
     # One clause budget for the whole request: in hybrid the BM25 words and NAIL tokens share it.
     nail_budget = options.max_clauses if options.mode == "nail" else options.max_clauses // 2
@@ -136,11 +147,16 @@ def build_query(text: str, tokenizer: Tokenizer | None, options: QueryOptions | 
     if options.mode in ("nail", "hybrid"):
         if tokenizer is None:
             raise QueryError(f"mode {options.mode!r} needs the model's tokenizer")
+        supported = load(options.engine).NAIL_QUERIES
+        if options.nail_query not in supported:
+            raise QueryError(f"nail_query {options.nail_query!r} does not run on {options.engine}; choose one of "
+                             f"{', '.join(supported)}")
         tokens = select_tokens(tokenizer.tokenize_query(text), nail_budget, options.on_too_many)
-        if tokens and options.nail_query == "neural_sparse":
-            nail_part = neural_sparse_clause(tokens, nail_field=options.nail_field)
+        if tokens and options.nail_query != "rank_feature":
+            nail_part = neural_sparse_clause(tokens, nail_field=options.nail_field, engine=options.engine)
         elif tokens:
-            nail_part = {"bool": {"should": nail_clauses(tokens, nail_field=options.nail_field, named=options.named)}}
+            nail_part = {"bool": {"should": nail_clauses(tokens, nail_field=options.nail_field, named=options.named,
+                                                         engine=options.engine)}}
     bm25_part: dict[str, Any] | None = None
     if options.mode in ("bm25", "hybrid") and _WORD.search(text):
         bm25_part = bm25_clause(text, text_fields=options.text_fields, max_clauses=bm25_budget, named=options.named)

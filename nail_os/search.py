@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from opensearchpy import OpenSearch
-
+from nail_os.engines import engine_of
 from nail_os.queries import QueryOptions, build_query
 from nail_os.tokens import Tokenizer
 
@@ -23,7 +22,7 @@ class Hit:
 
 
 def search(
-    client: OpenSearch,
+    client: Any,
     index: str,
     text: str,
     tokenizer: Tokenizer | None,
@@ -32,8 +31,12 @@ def search(
     explain: bool = False,
     request_cache: bool | None = None,
 ) -> list[Hit]:
-    """Search `index` for `text` under `options` and return the ranked hits."""
-    options = options or QueryOptions()
+    """Search `index` for `text` under `options` and return the ranked hits.
+
+    `client` is an OpenSearch or an Elasticsearch client; the body is built in its engine's dialect.
+    """
+    engine = engine_of(client)
+    options = replace(options or QueryOptions(), engine=engine.NAME)
     if explain:
         options = replace(options, named=True)
     body = build_query(text, tokenizer, options)
@@ -43,7 +46,7 @@ def search(
         params["include_named_queries_score"] = "true"
     if request_cache is not None:
         params["request_cache"] = str(request_cache).lower()
-    response = client.search(index=index, body=body, params=params)
+    response = engine.search(client, index, body, params)
     return parse_hits(response, tokenizer, nail_weight=options.nail_weight if options.mode == "hybrid" else 1.0)
 
 

@@ -62,7 +62,10 @@ def ingest(ctx: click.Context, source: str, index: str, model: str | None, nail_
                            create=not no_create, shards=shards, replicas=replicas, device=device)
     click.echo(f"indexed {report.indexed} documents into {index} in {report.seconds:.1f}s "
                f"({report.docs_per_second:.0f} docs/s); skipped {report.skipped} done earlier; "
-               f"{report.retries} retries; {report.rejected} rejected")
+               f"{report.retries} retries; {report.rejected} rejected; {report.truncated} truncated")
+    if report.truncated:
+        click.echo(f"{report.truncated} documents were longer than the encoder reads: only their first tokens were "
+                   f"encoded (their ids are logged with -v)", err=True)
     if report.rejected:
         for reason, count in sorted(report.reasons.items(), key=lambda kv: -kv[1]):
             click.echo(f"  {count} × {reason}", err=True)

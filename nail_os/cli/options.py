@@ -17,7 +17,7 @@ def index_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def nail_field_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--nail-field", default=DEFAULT_NAIL_FIELD, show_default=True,
-                        help="The rank_features field holding NAIL weights.")(f)
+                        help="The rank_features (Elasticsearch: sparse_vector) field holding NAIL weights.")(f)
 
 
 def model_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -40,10 +40,10 @@ def query_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="The cluster's indices.query.bool.max_clause_count."),
         click.option("--on-too-many", type=click.Choice(["prune", "refuse"]), default="prune", show_default=True,
                      help="A query over --max-clauses tokens: keep the heaviest tokens, or refuse it."),
-        click.option("--nail-query", type=click.Choice(["rank_feature", "neural_sparse"]), default="rank_feature",
-                     show_default=True,
-                     help="NAIL clauses as a bool of rank_feature (any cluster) or the neural-search plugin's "
-                          "neural_sparse query_tokens."),
+        click.option("--nail-query", type=click.Choice(["rank_feature", "neural_sparse", "sparse_vector"]),
+                     default="rank_feature", show_default=True,
+                     help="NAIL as a bool of one clause per token (any cluster), the OpenSearch neural-search "
+                          "plugin's neural_sparse, or Elasticsearch's sparse_vector query."),
         nail_field_option,
         model_option,
     ]):

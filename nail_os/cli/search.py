@@ -48,17 +48,26 @@ def search(ctx: click.Context, text: str, index: str, explain: bool, as_json: bo
 @query_options
 @click.option("--dsl", is_flag=True, default=True, help="Print the query body as JSON (the default).")
 @click.option("--compact", is_flag=True, help="One line of JSON.")
-def query(text: str, dsl: bool, compact: bool, **kwargs: Any) -> None:
-    """Print the OpenSearch query body for TEXT, to send with any client. Needs no cluster.
+@click.pass_context
+def query(ctx: click.Context, text: str, dsl: bool, compact: bool, **kwargs: Any) -> None:
+    """Print the query body for TEXT, to send with any client. Needs no cluster.
+
+    The body is OpenSearch's; `nail-os --engine elasticsearch query ...` prints Elasticsearch's.
 
     \b
     Example:
       nail-os query --dsl "what is u.s. gdp" --mode hybrid | curl -s -H 'Content-Type: application/json' \\
           -d @- localhost:9200/scifact/_search
     """
+    from dataclasses import replace
+
+    from nail_os.connection import ClusterConfig
     from nail_os.queries import build_query
 
     options = query_options_from(kwargs)
+    config = ctx.find_object(ClusterConfig)
+    if config is not None and config.engine:
+        options = replace(options, engine=config.engine)
     tokenizer = load_tokenizer(kwargs["model"]) if options.mode != "bm25" else None
     body = build_query(text, tokenizer, options)
     click.echo(json.dumps(body, ensure_ascii=False, indent=None if compact else 2))

@@ -1,4 +1,4 @@
-"""`nail-os server start|stop|status|logs`: the local OpenSearch node (see `nail_os.server`)."""
+"""`nail-os server start|stop|status|logs`: the local OpenSearch (or Elasticsearch) node (see `nail_os.server`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import click
 
-_ENGINES = ("opensearch",)  # nail_os.server.ENGINES, repeated so --help imports nothing
+_ENGINES = ("opensearch", "elasticsearch")  # nail_os.server.ENGINES, repeated so --help imports nothing
 
 
 class _ServerGroup(click.Group):
@@ -26,13 +26,13 @@ class _ServerGroup(click.Group):
 
 def _data_dir_option(f: Any) -> Any:
     return click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                        help="Folder of the node's config, data and logs [default: <cache>/data/opensearch; "
+                        help="Folder of the node's config, data and logs [default: <cache>/data/<engine>; "
                              "cache: $NAIL_OS_HOME, ~/.cache/nail-os, or /var/lib/nail-os for root].")(f)
 
 
 def _engine_option(f: Any) -> Any:
     return click.option("--engine", type=click.Choice(_ENGINES), default="opensearch", show_default=True,
-                        help="Search engine to run.")(f)
+                        help="Search engine to run: OpenSearch, or Elasticsearch 8.x.")(f)
 
 
 @click.group(cls=_ServerGroup)
@@ -58,12 +58,12 @@ def server() -> None:
 @_engine_option
 @click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for health yellow/green.")
 def start(version: str | None, port: int, heap: str | None, data_dir: Path | None, nodes: int,
-          engine: Literal["opensearch"], timeout: float) -> None:
+          engine: Literal["opensearch", "elasticsearch"], timeout: float) -> None:
     """Start the local node (detached) and print its URL once it is healthy; a no-op if it already runs.
 
     \b
     Example:
-      nail-os server start --port 9200 --heap 2g
+      nail-os server start --port 9200 --heap 2g   # or: --engine elasticsearch --port 9250
     """
     import nail_os.server as local
 
@@ -76,7 +76,7 @@ def start(version: str | None, port: int, heap: str | None, data_dir: Path | Non
 @_data_dir_option
 @_engine_option
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds before SIGTERM becomes SIGKILL.")
-def stop(data_dir: Path | None, engine: Literal["opensearch"], timeout: float) -> None:
+def stop(data_dir: Path | None, engine: Literal["opensearch", "elasticsearch"], timeout: float) -> None:
     """Stop the local node (SIGTERM, then SIGKILL after --timeout).
 
     \b
@@ -93,7 +93,7 @@ def stop(data_dir: Path | None, engine: Literal["opensearch"], timeout: float) -
 @_data_dir_option
 @_engine_option
 @click.option("--json", "as_json", is_flag=True, help="Print the status as one JSON object.")
-def status(data_dir: Path | None, engine: Literal["opensearch"], as_json: bool) -> None:
+def status(data_dir: Path | None, engine: Literal["opensearch", "elasticsearch"], as_json: bool) -> None:
     """Print whether the local node runs, its URL, version, pid and health. Exit 0 either way.
 
     \b
@@ -118,7 +118,8 @@ def status(data_dir: Path | None, engine: Literal["opensearch"], as_json: bool) 
 @click.option("--lines", "-n", default=50, show_default=True, help="How many lines from the end.")
 @click.option("--node", default=0, show_default=True, help="Which node of a --nodes cluster.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until Ctrl-C.")
-def logs(data_dir: Path | None, engine: Literal["opensearch"], lines: int, node: int, follow: bool) -> None:
+def logs(data_dir: Path | None, engine: Literal["opensearch", "elasticsearch"], lines: int, node: int,
+         follow: bool) -> None:
     """Print the end of the node's log (its console output if logging never started).
 
     \b

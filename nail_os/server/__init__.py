@@ -12,7 +12,10 @@ Example:
     '3.8.0'
     >>> server.stop()  # doctest: +SKIP
     True
+    >>> server.start(port=9250, engine="elasticsearch")  # doctest: +SKIP
+    'http://127.0.0.1:9250'
 
+`engine="elasticsearch"` runs Elasticsearch 8.x the same way (its integ-test zip, from the same repository).
 Nothing here imports opensearch-py or testcontainers; `nail_os.server.docker` is the Docker backend.
 """
 
@@ -34,13 +37,13 @@ from nail_os.server.node import (
     start_cluster,
     stop_cluster,
 )
-from nail_os.server.releases import OPENSEARCH_VERSION
+from nail_os.server.releases import DISTRIBUTIONS, ELASTICSEARCH_VERSION, OPENSEARCH_VERSION
 
-Engine = Literal["opensearch"]
-ENGINES: tuple[str, ...] = ("opensearch",)
+Engine = Literal["opensearch", "elasticsearch"]
+ENGINES: tuple[str, ...] = tuple(DISTRIBUTIONS)
 
-__all__ = ["ENGINES", "OPENSEARCH_VERSION", "ServerError", "default_data_dir", "log_file", "logs",
-           "nail_home", "start", "status", "stop"]
+__all__ = ["ELASTICSEARCH_VERSION", "ENGINES", "OPENSEARCH_VERSION", "ServerError", "default_data_dir", "log_file",
+           "logs", "nail_home", "start", "status", "stop"]
 
 
 def _data_dir(data_dir: str | Path | None, engine: str) -> Path:
@@ -51,7 +54,8 @@ def _data_dir(data_dir: str | Path | None, engine: str) -> Path:
 
 def start(version: str | None = None, *, port: int = DEFAULT_PORT, heap: str | None = None,
           data_dir: str | Path | None = None, nodes: int = 1, engine: Engine = "opensearch",
-          timeout: float = DEFAULT_START_TIMEOUT, show_progress: bool = False) -> str:
+          timeout: float = DEFAULT_START_TIMEOUT, show_progress: bool = False,
+          settings: dict[str, object] | None = None) -> str:
     """Start a local cluster (assembling OpenSearch on first use) and return its URL once it is healthy.
 
     Args:
@@ -61,15 +65,18 @@ def start(version: str | None = None, *, port: int = DEFAULT_PORT, heap: str | N
         heap: JVM heap per node (`512m`, `2g`); default 1g, or 512m per node when nodes > 1.
         data_dir: where config, data and logs live; default `<nail_home()>/data/opensearch`.
         nodes: how many nodes form the cluster, all on 127.0.0.1.
-        engine: only "opensearch" for now.
+        engine: "opensearch", or "elasticsearch" for Elasticsearch 8.x (`ELASTICSEARCH_VERSION` by default,
+            Java 17+; default data dir `<nail_home()>/data/elasticsearch`).
         timeout: seconds to wait for health yellow/green with all nodes joined.
         show_progress: print assembly and start-up steps to stderr.
+        settings: extra opensearch.yml settings for every node (static ones such as
+            `{"thread_pool.write.queue_size": 1}`), written on this start.
 
     A cluster already running on `data_dir` is left as it is and its URL returned. Raises ServerError with
     the last log lines when the node does not start.
     """
     return start_cluster(version, port=port, heap=heap, data_dir=_data_dir(data_dir, engine), nodes=nodes,
-                         timeout=timeout, show_progress=show_progress)
+                         timeout=timeout, show_progress=show_progress, settings=settings, engine=engine)
 
 
 def stop(data_dir: str | Path | None = None, *, engine: Engine = "opensearch",

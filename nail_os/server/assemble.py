@@ -7,6 +7,8 @@
 The integ-test zip is OpenSearch without bundled JDK and without plugins. 3.x ships every module we need;
 2.x ships only transport-netty4, so mapper-extras (rank_features), lang-painless and analysis-common (the
 `english` analyzer) are resolved from their poms and given the descriptor the official distribution has.
+Elasticsearch 8.x (`<home>/elasticsearch/<version>/`) is its integ-test zip as published, with nothing added:
+Elastic publishes no other module to Maven (see `releases.ELASTICSEARCH`).
 Downloads are checked twice: mvn runs with --strict-checksums (the repository's .sha1), and we compare the
 zip's SHA-512 with the one pinned in `releases.py` (or, for an unpinned version, the repository's .sha512).
 """
@@ -30,17 +32,11 @@ from pathlib import Path
 from nail_os.server.errors import ServerError
 from nail_os.server.java import Jdk
 from nail_os.server.releases import (
-    BUNDLED_MODULES,
-    DIST_ARTIFACT,
-    DIST_GROUP,
     MODULE_GROUP,
-    RELEASES,
-    REQUIRED_MODULES,
     Module,
     Release,
+    distribution,
 )
-
-PINNED_VERSIONS = tuple(r.version for r in RELEASES)
 
 # Pinned so every machine resolves the same way; 3.x of the plugin runs on Maven 3.6.3+ (Debian 12 has 3.8.7).
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
@@ -61,12 +57,12 @@ def nail_home() -> Path:
     return Path(cache) / "nail-os"
 
 
-def distribution_dir(version: str, home: Path | None = None) -> Path:
-    return (home or nail_home()) / "opensearch" / version
+def distribution_dir(version: str, home: Path | None = None, engine: str = "opensearch") -> Path:
+    return (home or nail_home()) / distribution(engine).engine / version
 
 
-def is_assembled(version: str, home: Path | None = None) -> bool:
-    return (distribution_dir(version, home) / MARKER).is_file()
+def is_assembled(version: str, home: Path | None = None, engine: str = "opensearch") -> bool:
+    return (distribution_dir(version, home, engine) / MARKER).is_file()
 
 
 def _say(show_progress: bool, message: str) -> None:
@@ -135,12 +131,13 @@ def repo_path(repo: Path, group: str, artifact: str, version: str, ext: str) -> 
 
 def fetch_distribution(release: Release, repo: Path, jdk: Jdk | None) -> Path:
     """The verified integ-test zip of `release` in our repository (downloaded if not there yet)."""
-    coords = f"{DIST_GROUP}:{DIST_ARTIFACT}:{release.version}:zip"
+    dist = distribution(release.engine)
+    coords = f"{dist.group}:{dist.artifact}:{release.version}:zip"
     # Not --strict-checksums: some releases (3.7.0) were published with no checksum files at all, which
     # strict mode reports as a failed download. We check the SHA-512 ourselves, below.
     run_mvn([f"{DEPENDENCY_PLUGIN}:get", f"-Dartifact={coords}", "-Dtransitive=false"], repo, jdk,
-            f"OpenSearch {release.version} ({coords})", strict=False)
-    path = repo_path(repo, DIST_GROUP, DIST_ARTIFACT, release.version, "zip")
+            f"{dist.product} {release.version} ({coords})", strict=False)
+    path = repo_path(repo, dist.group, dist.artifact, release.version, "zip")
     if not path.is_file():
         raise ServerError(f"mvn reported success but {path} is missing")
     sha1 = path.with_name(path.name + ".sha1")
@@ -156,8 +153,9 @@ def fetch_distribution(release: Release, repo: Path, jdk: Jdk | None) -> Path:
                     repo, jdk, f"the SHA-512 of {coords}", strict=False)
         except ServerError as exc:
             path.unlink()  # never leave an unverified zip where the next run would trust it
+            pinned = ", ".join(r.version for r in dist.releases)
             raise ServerError(f"the Maven repository publishes no .sha512 for {coords}, so its download "
-                              f"cannot be verified. Use a pinned version ({', '.join(PINNED_VERSIONS)}) "
+                              f"cannot be verified. Use a pinned version ({pinned}) "
                               f"or pin this one in nail_os/server/releases.py") from exc
         published = next(Path(tmp).glob("*.sha512"))
         verify_checksum(path, _published_digest(published), "sha512", f"the repository's {published.name}")
@@ -312,30 +310,31 @@ def assemble(release: Release, jdk: Jdk | None = None, home: Path | None = None,
         PosixPath('/home/me/.cache/nail-os/opensearch/3.8.0')
     """
     home = home or nail_home()
-    dest = distribution_dir(release.version, home)
+    dist = distribution(release.engine)
+    dest = distribution_dir(release.version, home, dist.engine)
     if (dest / MARKER).is_file():
         return dest
-    for folder in (home, home / "opensearch"):
+    for folder in (home, home / dist.engine):
         folder.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(PermissionError):
             os.chmod(folder, 0o755)  # the node's user must be able to walk in (node.py)
-    with _lock(home / "opensearch" / f".{release.version}.lock"):
+    with _lock(home / dist.engine / f".{release.version}.lock"):
         if (dest / MARKER).is_file():  # another process finished while we waited
             return dest
         started = time.monotonic()
         repo = home / "maven"
-        _say(show_progress, f"fetching OpenSearch {release.version} with mvn into {repo} (first run only)")
+        _say(show_progress, f"fetching {dist.product} {release.version} with mvn into {repo} (first run only)")
         zip_path = fetch_distribution(release, repo, jdk)
         staging = dest.with_name(f".{release.version}.partial-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
         try:
             _say(show_progress, f"unpacking {zip_path.name}")
             extract_distribution(zip_path, staging)
-            for name in BUNDLED_MODULES:
+            for name in dist.bundled_modules:
                 if not (staging / "modules" / name).is_dir():
                     raise ServerError(f"{zip_path} has no modules/{name}; it cannot serve HTTP")
             added: dict[str, list[str]] = {}
-            for module in REQUIRED_MODULES:
+            for module in dist.required_modules:
                 if (staging / "modules" / module.name / "plugin-descriptor.properties").is_file():
                     continue
                 _say(show_progress, f"adding module {module.name} ({MODULE_GROUP}:{module.artifact})")
@@ -349,6 +348,6 @@ def assemble(release: Release, jdk: Jdk | None = None, home: Path | None = None,
             staging.rename(dest)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        _say(show_progress, f"OpenSearch {release.version} assembled in {dest} "
+        _say(show_progress, f"{dist.product} {release.version} assembled in {dest} "
                             f"({time.monotonic() - started:.0f} s)")
     return dest

@@ -1,4 +1,6 @@
-"""The files a node reads at start: opensearch.yml, jvm.options and log4j2.properties. Pure text in, text out.
+"""The files a node reads at start: opensearch.yml (elasticsearch.yml), jvm.options and log4j2.properties.
+
+Pure text in, text out.
 
 Each node of a local cluster gets its own config folder (OPENSEARCH_PATH_CONF) beside its data and logs, so
 the assembled distribution stays read-only and shared by every node and every data dir.
@@ -80,8 +82,8 @@ def plan_nodes(data_dir: Path, port: int, nodes: int) -> list[NodeSpec]:
     return [NodeSpec(i, port + i, port + TRANSPORT_OFFSET + i, data_dir / f"node-{i}") for i in range(nodes)]
 
 
-def render_opensearch_yml(node: NodeSpec, cluster: list[NodeSpec]) -> str:
-    """opensearch.yml for one node of a loopback cluster.
+def render_opensearch_yml(node: NodeSpec, cluster: list[NodeSpec], extra: dict[str, object] | None = None) -> str:
+    """opensearch.yml for one node of a loopback cluster; `extra` settings are added last and win.
 
     Everything binds to 127.0.0.1: OpenSearch then runs its bootstrap checks as warnings, not failures, so
     vm.max_map_count and file-descriptor limits of a sandbox or CI machine do not stop it. There is no
@@ -108,7 +110,39 @@ def render_opensearch_yml(node: NodeSpec, cluster: list[NodeSpec]) -> str:
     else:
         settings["discovery.seed_hosts"] = [f"{LOOPBACK}:{n.transport_port}" for n in cluster]
         settings["cluster.initial_cluster_manager_nodes"] = [n.name for n in cluster]
+    # Static node settings a caller needs (the fault tests shrink `thread_pool.write.*` to provoke 429s).
+    settings.update(extra or {})
     # JSON scalars and flow lists are valid YAML, and quoting paths keeps odd characters safe.
+    lines = ["# Written by nail-os server start; rewritten on every start."]
+    lines += [f"{key}: {json.dumps(value)}" for key, value in settings.items()]
+    return "\n".join(lines) + "\n"
+
+
+def render_elasticsearch_yml(node: NodeSpec, cluster: list[NodeSpec], extra: dict[str, object] | None = None) -> str:
+    """elasticsearch.yml for one node of a loopback Elasticsearch 8.x cluster; `extra` settings win.
+
+    As for OpenSearch, binding to 127.0.0.1 turns the bootstrap checks into warnings. The integ-test zip ships
+    x-pack-security, which 8.x enables by default (TLS plus a generated password): the local node runs without
+    it, like the OpenSearch one. ES 8 has no `bootstrap.system_call_filter` setting any more (it refuses unknown
+    settings), and names the first masters `cluster.initial_master_nodes`.
+    """
+    settings: dict[str, object] = {
+        "cluster.name": CLUSTER_NAME,
+        "node.name": node.name,
+        "network.host": LOOPBACK,
+        "http.port": node.http_port,
+        "transport.port": node.transport_port,
+        "path.data": str(node.data_path),
+        "path.logs": str(node.logs_path),
+        "cluster.routing.allocation.disk.threshold_enabled": False,  # as in render_opensearch_yml
+        "xpack.security.enabled": False,
+    }
+    if len(cluster) == 1:
+        settings["discovery.type"] = "single-node"
+    else:
+        settings["discovery.seed_hosts"] = [f"{LOOPBACK}:{n.transport_port}" for n in cluster]
+        settings["cluster.initial_master_nodes"] = [n.name for n in cluster]
+    settings.update(extra or {})
     lines = ["# Written by nail-os server start; rewritten on every start."]
     lines += [f"{key}: {json.dumps(value)}" for key, value in settings.items()]
     return "\n".join(lines) + "\n"
@@ -131,6 +165,9 @@ def render_jvm_options(distribution_options: str, node: NodeSpec, heap: str) -> 
         line = line.replace("-XX:ErrorFile=logs/", f"-XX:ErrorFile={node.logs_path}/")
         line = line.replace("file=logs/gc.log", f"file={node.logs_path}/gc.log")
         line = line.replace("-Xloggc:logs/gc.log", f"-Xloggc:{node.logs_path}/gc.log")
+        # Elasticsearch's integ-test zip names both files bare, relative to the working folder.
+        line = line.replace("-XX:ErrorFile=hs_err_pid", f"-XX:ErrorFile={node.logs_path}/hs_err_pid")
+        line = line.replace(":file=gc.log:", f":file={node.logs_path}/gc.log:")
         # 32 x 64 MB of GC logs is a production default; a local node keeps a little.
         line = line.replace("filecount=32,filesize=64m", "filecount=4,filesize=16m")
         out.append(line)

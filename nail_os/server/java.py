@@ -4,7 +4,7 @@ OpenSearch 3.x needs Java 21+, 2.x needs Java 11-23 (see `releases.py`). We look
 JAVA_HOME, the `java` on PATH and the usual install folders, read each JDK's `release` file for its version,
 and prefer, in this order: a home the user named in the environment, then the newest JDK the release accepts.
 OPENSEARCH_JAVA_HOME is binding (only that JDK is used, so it also picks the release); JAVA_HOME is a
-preference.
+preference. ES_JAVA_HOME does the same for Elasticsearch (8.x needs Java 17+).
 """
 
 from __future__ import annotations
@@ -14,16 +14,17 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from nail_os.server.errors import ServerError
-from nail_os.server.releases import RELEASES, Release, release_for
+from nail_os.server.releases import Release, distribution, release_for
 
 # Where package managers and vendors put JDKs (Debian/Ubuntu, Fedora, Docker images, macOS).
 JDK_ROOTS = ("/usr/lib/jvm", "/usr/lib64/jvm", "/usr/java", "/opt/java", "/opt/jdk",
              "/Library/Java/JavaVirtualMachines")
-ENV_HOMES = ("OPENSEARCH_JAVA_HOME", "JAVA_HOME")
+# The engines' own variables are binding for their engine (see select_release); JAVA_HOME is a preference.
+ENV_HOMES = ("OPENSEARCH_JAVA_HOME", "ES_JAVA_HOME", "JAVA_HOME")
 
 # Debian's package that gives OpenSearch 2.x a JDK; 3.x needs a Java 21+ JDK from elsewhere on Debian 12.
 JAVA_INSTALL_HINT = "apt-get install openjdk-17-jre-headless (OpenSearch 2.x) or install a Java 21+ JDK " \
@@ -99,10 +100,11 @@ def find_jdks(environ: os._Environ[str] | dict[str, str] | None = None,
               roots: Iterable[str] = JDK_ROOTS) -> list[Jdk]:
     """Every distinct JDK we can see, environment-named ones first."""
     environ = os.environ if environ is None else environ
-    forced = environ.get("OPENSEARCH_JAVA_HOME")
-    if forced and not _jdk_at(Path(forced)):
-        raise ServerError(f"OPENSEARCH_JAVA_HOME={forced} is not a JDK (no executable bin/java with a "
-                          f"readable version); fix or unset it")
+    for var in ENV_HOMES[:-1]:
+        forced = environ.get(var)
+        if forced and not _jdk_at(Path(forced)):
+            raise ServerError(f"{var}={forced} is not a JDK (no executable bin/java with a readable version); "
+                              f"fix or unset it")
     seen: set[Path] = set()
     jdks: list[Jdk] = []
     for home, var in _candidate_homes(environ, roots):
@@ -129,22 +131,25 @@ def _describe(jdks: Sequence[Jdk]) -> str:
     return ", ".join(f"Java {jdk.major} at {jdk.home}" for jdk in jdks) or "none"
 
 
-def select_release(version: str | None = None, jdks: Sequence[Jdk] | None = None) -> tuple[Release, Jdk]:
-    """The release to run and its JDK: `version` if given, else the first pinned release a JDK here runs.
+def select_release(version: str | None = None, jdks: Sequence[Jdk] | None = None,
+                   engine: str = "opensearch") -> tuple[Release, Jdk]:
+    """The release of `engine` to run and its JDK: `version` if given, else the first pinned one a JDK here runs.
 
     >>> jdk17 = Jdk(Path("/usr/lib/jvm/java-17"), 17)
     >>> release, jdk = select_release(jdks=[jdk17])
     >>> release.version, jdk.major
     ('2.19.6', 17)
     """
+    dist = distribution(engine)
     jdks = find_jdks() if jdks is None else list(jdks)
-    forced = [jdk for jdk in jdks if jdk.from_env == "OPENSEARCH_JAVA_HOME"]
-    jdks = forced or jdks
-    candidates = [release_for(version)] if version else list(RELEASES)
+    forced = [jdk for jdk in jdks if jdk.from_env == dist.java_home_var]
+    # Another engine's variable names a JDK for that engine: usable here, but not a preference.
+    jdks = forced or [jdk if jdk.from_env in (None, "JAVA_HOME") else replace(jdk, from_env=None) for jdk in jdks]
+    candidates = [release_for(version, engine)] if version else list(dist.releases)
     for release in candidates:
         jdk = pick_jdk(release, jdks)
         if jdk:
             return release, jdk
-    wanted = "; ".join(f"OpenSearch {r.version} needs {r.java_range()}" for r in candidates)
+    wanted = "; ".join(f"{dist.product} {r.version} needs {r.java_range()}" for r in candidates)
     raise ServerError(f"no suitable Java found: {wanted}; found: {_describe(jdks)}. "
-                      f"Install one ({JAVA_INSTALL_HINT}), or point OPENSEARCH_JAVA_HOME at a JDK.")
+                      f"Install one ({JAVA_INSTALL_HINT}), or point {dist.java_home_var} at a JDK.")

@@ -1,4 +1,4 @@
-"""Run local OpenSearch nodes: start detached, wait for health, stop, report, tail logs.
+"""Run local OpenSearch (or Elasticsearch) nodes: start detached, wait for health, stop, report, tail logs.
 
 A data dir holds one local cluster and everything about it:
 
@@ -39,12 +39,14 @@ from nail_os.server.config import (
     NodeSpec,
     check_heap,
     plan_nodes,
+    render_elasticsearch_yml,
     render_jvm_options,
     render_log4j2,
     render_opensearch_yml,
 )
 from nail_os.server.errors import ServerError
 from nail_os.server.java import Jdk, select_release
+from nail_os.server.releases import OPENSEARCH, Distribution, distribution
 
 NODE_USER = "nail-os"
 STATE_FILE = "server.json"
@@ -55,7 +57,6 @@ DEFAULT_HEAP_MULTI = "512m"
 # First start on a 2-core machine: about 20-60 s per node (several JVM launches before the node itself).
 DEFAULT_START_TIMEOUT = 180.0
 DEFAULT_STOP_TIMEOUT = 60.0
-_MAIN_CLASS = "org.opensearch.bootstrap.OpenSearch"
 # Nodes this process started: holding the Popen objects lets `stop` reap them (no zombies in a long-lived
 # Python, such as a test session) and keeps Popen from warning that its child outlived it.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
@@ -111,8 +112,8 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def is_node_process(pid: int, node_root: str) -> bool:
-    """`pid` is alive and is the OpenSearch of this node (not a recycled pid after a reboot)."""
+def is_node_process(pid: int, node_root: str, main_class: str = OPENSEARCH.main_class) -> bool:
+    """`pid` is alive and is the engine process of this node (not a recycled pid after a reboot)."""
     if not pid_alive(pid):
         return False
     cmdline = Path(f"/proc/{pid}/cmdline")
@@ -120,12 +121,14 @@ def is_node_process(pid: int, node_root: str) -> bool:
         return True
     with contextlib.suppress(OSError):
         args = cmdline.read_bytes().decode(errors="replace").split("\0")
-        return _MAIN_CLASS in args and any(node_root in arg for arg in args)
+        return main_class in args and any(node_root in arg for arg in args)
     return False
 
 
 def running_pids(state: dict[str, Any]) -> list[int]:
-    return [n["pid"] for n in state.get("nodes", []) if n.get("pid") and is_node_process(n["pid"], n["root"])]
+    main_class = distribution(state.get("engine", "opensearch")).main_class
+    return [n["pid"] for n in state.get("nodes", [])
+            if n.get("pid") and is_node_process(n["pid"], n["root"], main_class)]
 
 
 def port_free(port: int, host: str = LOOPBACK) -> bool:
@@ -257,7 +260,7 @@ def http_json(url: str, timeout: float = 5.0) -> dict[str, Any]:
 
 
 def wait_healthy(url: str, specs: Sequence[NodeSpec], procs: Sequence[subprocess.Popen[bytes]],
-                 timeout: float) -> dict[str, Any]:
+                 timeout: float, product: str = "OpenSearch") -> dict[str, Any]:
     """Poll health until yellow/green with every node joined; raise if a node dies or time runs out."""
     deadline = time.monotonic() + timeout
     query = f"/_cluster/health?wait_for_status=yellow&wait_for_nodes={len(specs)}&timeout=5s"
@@ -266,7 +269,7 @@ def wait_healthy(url: str, specs: Sequence[NodeSpec], procs: Sequence[subprocess
         for spec, proc in zip(specs, procs, strict=True):
             code = proc.poll()
             if code is not None:
-                raise ServerError(f"OpenSearch {spec.name} exited with status {code} while starting.\n"
+                raise ServerError(f"{product} {spec.name} exited with status {code} while starting.\n"
                                   f"{_failure_report(specs)}")
         try:
             health = http_json(url + query, timeout=10)
@@ -278,18 +281,20 @@ def wait_healthy(url: str, specs: Sequence[NodeSpec], procs: Sequence[subprocess
         except (urllib.error.URLError, OSError, ValueError) as exc:
             last_error = str(getattr(exc, "reason", exc))
         if time.monotonic() > deadline:
-            raise ServerError(f"OpenSearch at {url} was not healthy within {timeout:.0f} s ({last_error}); "
+            raise ServerError(f"{product} at {url} was not healthy within {timeout:.0f} s ({last_error}); "
                               f"it was stopped. A slow machine may need --timeout.\n{_failure_report(specs)}")
         time.sleep(1.0)
 
 
 # --- start / stop / status / logs ---------------------------------------------------------------------------
 
-def _prepare_node(spec: NodeSpec, cluster: Sequence[NodeSpec], install: Path, heap: str) -> None:
+def _prepare_node(spec: NodeSpec, cluster: Sequence[NodeSpec], install: Path, heap: str,
+                  settings: dict[str, object] | None = None, dist: Distribution = OPENSEARCH) -> None:
     for folder in (spec.root, spec.config_dir, spec.data_path, spec.logs_path, spec.tmp_path):
         folder.mkdir(parents=True, exist_ok=True)
     shipped = install / "config"
-    (spec.config_dir / "opensearch.yml").write_text(render_opensearch_yml(spec, list(cluster)))
+    render = render_elasticsearch_yml if dist.engine == "elasticsearch" else render_opensearch_yml
+    (spec.config_dir / dist.settings_file).write_text(render(spec, list(cluster), settings))
     (spec.config_dir / "jvm.options").write_text(
         render_jvm_options((shipped / "jvm.options").read_text(), spec, heap))
     (spec.config_dir / "log4j2.properties").write_text(
@@ -301,14 +306,15 @@ def _prepare_node(spec: NodeSpec, cluster: Sequence[NodeSpec], install: Path, he
             shutil.copyfile(extra, target)
 
 
-def _node_env(spec: NodeSpec, jdk: Jdk) -> dict[str, str]:
+def _node_env(spec: NodeSpec, jdk: Jdk, dist: Distribution = OPENSEARCH) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("JAVA_TOOL_OPTIONS", "JAVA_OPTS")}
-    env.update(OPENSEARCH_JAVA_HOME=str(jdk.home), OPENSEARCH_PATH_CONF=str(spec.config_dir),
-               OPENSEARCH_TMPDIR=str(spec.tmp_path), HOME=str(spec.root))
+    env.update({dist.java_home_var: str(jdk.home), dist.conf_var: str(spec.config_dir),
+                dist.tmp_var: str(spec.tmp_path), "HOME": str(spec.root)})
     return env
 
 
-def _launch(spec: NodeSpec, install: Path, jdk: Jdk, user: RunAs | None) -> subprocess.Popen[bytes]:
+def _launch(spec: NodeSpec, install: Path, jdk: Jdk, user: RunAs | None,
+            dist: Distribution = OPENSEARCH) -> subprocess.Popen[bytes]:
     if spec.console_log.exists():  # keep the previous start's output, so a failure report shows only this one
         spec.console_log.replace(spec.console_log.with_name("console.log.1"))
     with spec.console_log.open("wb") as console:
@@ -316,7 +322,7 @@ def _launch(spec: NodeSpec, install: Path, jdk: Jdk, user: RunAs | None) -> subp
             os.chown(spec.console_log, user.uid, user.gid)
         # A new session: the node outlives this process and its terminal (no SIGHUP on logout).
         return subprocess.Popen(
-            [str(install / "bin" / "opensearch")], cwd=install, env=_node_env(spec, jdk),
+            [str(install / "bin" / dist.launcher)], cwd=install, env=_node_env(spec, jdk, dist),
             stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT, start_new_session=True,
             **({"user": user.uid, "group": user.gid, "extra_groups": []} if user else {}))
 
@@ -350,11 +356,16 @@ def _terminate(pids: Sequence[int], timeout: float) -> None:
 
 def start_cluster(version: str | None = None, port: int = DEFAULT_PORT, heap: str | None = None,
                   data_dir: Path | None = None, nodes: int = 1, timeout: float = DEFAULT_START_TIMEOUT,
-                  show_progress: bool = False) -> str:
-    """Start `nodes` local OpenSearch nodes on `data_dir` and return the URL once the cluster is healthy."""
-    data_dir = (data_dir or default_data_dir()).absolute()
+                  show_progress: bool = False, settings: dict[str, object] | None = None,
+                  engine: str = "opensearch") -> str:
+    """Start `nodes` local nodes of `engine` on `data_dir` and return the URL once the cluster is healthy."""
+    dist = distribution(engine)
+    data_dir = (data_dir or default_data_dir(dist.engine)).absolute()
     state = read_state(data_dir)
     if state and running_pids(state):
+        if state.get("engine", "opensearch") != dist.engine:
+            raise ServerError(f"{data_dir} already runs {state.get('engine', 'opensearch')} at {state['url']}; "
+                              f"stop it or give {dist.product} another --data-dir")
         if state.get("url") != f"http://{LOOPBACK}:{port}" or len(state.get("nodes", [])) != nodes:
             _say(True, f"nail-os: a cluster is already running on {data_dir} at {state['url']}; "
                        f"--port/--nodes of this call are ignored (stop it first to change them)")
@@ -362,39 +373,39 @@ def start_cluster(version: str | None = None, port: int = DEFAULT_PORT, heap: st
     heap = check_heap(heap or (DEFAULT_HEAP if nodes == 1 else DEFAULT_HEAP_MULTI))
     specs = plan_nodes(data_dir, port, nodes)
     _check_ports(specs)
-    release, jdk = select_release(version)
+    release, jdk = select_release(version, engine=dist.engine)
     install = assemble(release, jdk, show_progress=show_progress)
     user = node_user()
     data_dir.mkdir(parents=True, exist_ok=True)
     for spec in specs:
-        _prepare_node(spec, specs, install, heap)
+        _prepare_node(spec, specs, install, heap, settings, dist)
     if user:
-        for path, what in ((install / "bin" / "opensearch", "the OpenSearch install"),
+        for path, what in ((install / "bin" / dist.launcher, f"the {dist.product} install"),
                            (jdk.java, "the JDK"), (data_dir / "node-0", "the data dir")):
             check_reachable(path, user, what)
         _chown_tree(data_dir, user)
     url = f"http://{LOOPBACK}:{specs[0].http_port}"
-    _say(show_progress, f"starting OpenSearch {release.version} ({nodes} node(s), Java {jdk.major} at "
+    _say(show_progress, f"starting {dist.product} {release.version} ({nodes} node(s), Java {jdk.major} at "
                         f"{jdk.home}, heap {heap}{f', as user {user.name}' if user else ''}) at {url}")
     started = time.monotonic()
     procs: list[subprocess.Popen[bytes]] = []
     new_state: dict[str, Any] = {
-        "engine": "opensearch", "version": release.version, "url": url, "java_home": str(jdk.home),
+        "engine": dist.engine, "version": release.version, "url": url, "java_home": str(jdk.home),
         "heap": heap, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "nodes": []}
     try:
         for spec in specs:
-            proc = _launch(spec, install, jdk, user)
+            proc = _launch(spec, install, jdk, user, dist)
             procs.append(proc)
             _CHILDREN[proc.pid] = proc
             new_state["nodes"].append({"name": spec.name, "pid": proc.pid, "http_port": spec.http_port,
                                        "transport_port": spec.transport_port, "root": str(spec.root)})
             _write_state(data_dir, new_state)  # at once, so `stop` finds a node even if we are interrupted
-        wait_healthy(url, specs, procs, timeout)
+        wait_healthy(url, specs, procs, timeout, dist.product)
     except BaseException:
         _terminate([p.pid for p in procs], timeout=20.0)
         raise
     elapsed = time.monotonic() - started
-    _say(show_progress, f"OpenSearch {release.version} healthy at {url} after {elapsed:.0f} s")
+    _say(show_progress, f"{dist.product} {release.version} healthy at {url} after {elapsed:.0f} s")
     return url
 
 
@@ -425,8 +436,11 @@ def cluster_status(data_dir: Path | None = None) -> dict[str, Any]:
         "data_dir": str(data_dir), "log": str(node_log(Path(nodes[0]["root"]))) if nodes else None}
     if pids:
         with contextlib.suppress(urllib.error.URLError, OSError, ValueError):
-            info["version"] = http_json(state["url"] + "/")["version"]["number"]
             info["health"] = http_json(state["url"] + "/_cluster/health")["status"]
+        # Elasticsearch's integ-test zip has no `GET /` (its rest-root module is not in it): ask the nodes API.
+        with contextlib.suppress(urllib.error.URLError, OSError, ValueError, KeyError, StopIteration):
+            nodes_info = http_json(state["url"] + "/_nodes/_local?filter_path=nodes.*.version")["nodes"]
+            info["version"] = next(iter(nodes_info.values()))["version"]
     return info
 
 

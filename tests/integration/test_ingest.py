@@ -21,10 +21,11 @@ pytestmark = pytest.mark.integration
 
 
 def index_ids(client, index: str) -> list[str]:
-    from opensearchpy import helpers
+    from nail_os.engines import engine_of
 
     client.indices.refresh(index=index)
-    return [hit["_id"] for hit in helpers.scan(client, index=index, query={"query": {"match_all": {}}}, _source=False)]
+    scan = engine_of(client).helpers().scan
+    return [hit["_id"] for hit in scan(client, index=index, query={"query": {"match_all": {}}}, _source=False)]
 
 
 def test_unseen_beir_collection_with_defaults(client, node_url, index_name, data, tmp_path, monkeypatch):
@@ -58,8 +59,10 @@ def test_bad_lines_are_rejected_and_the_rest_ingested(client, node_url, index_na
     assert sorted(index_ids(client, index_name)) == ["good-1", "good-2", "u.s.-dotted"]
 
 
-def test_killed_run_resumes_without_duplicates(client, node_url, index_name, data, tmp_path):
-    """SIGKILL the ingest half-way, run it again: every document exactly once."""
+def test_killed_run_resumes_without_duplicates(engine_client, engine_url, engine_index, data, tmp_path):
+    """SIGKILL the ingest half-way, run it again: every document exactly once (on either engine, which the
+    CLI finds out from the URL)."""
+    client, node_url, index_name = engine_client, engine_url, engine_index
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     corpus = data / "nfcorpus"
     cmd = [sys.executable, "-m", "nail_os", "--url", node_url, "ingest", str(corpus), "--index", index_name,

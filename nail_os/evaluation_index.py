@@ -1,0 +1,219 @@
+"""The evaluation's indices, built through the ingest code: the full one (BM25 fields + NAIL features) and a
+BM25-only twin for the size comparison.
+
+The full index is ingested once with `ingest()` and an encoder wrapper that keeps a copy of every weight
+vector it hands to ingest, so the exactness check scores exactly what was indexed. Those features are
+cached beside ingest's own state (`~/.cache/nail-os/eval/`); a later run reuses the index when its model,
+source and document count still match the cache, and `reindex=True` forces a rebuild.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opensearchpy import OpenSearch
+
+from nail_os.corpus import count_lines, read_corpus
+from nail_os.documents import DocumentError, nail_features
+from nail_os.efficiency import force_merge, size_breakdown, store_size
+from nail_os.encoders import SparseEncoder
+from nail_os.ingest import IngestOptions, LazyEncoder, ingest, ingest_source
+from nail_os.mapping import DEFAULT_NAIL_FIELD, create_index
+from nail_os.registry import resolve_model_dir
+from nail_os.tokens import Tokenizer
+
+log = logging.getLogger(__name__)
+CACHE_FORMAT = "nail-os-eval-features/1"
+BM25_ONLY_SUFFIX = "-bm25only"
+
+
+class EvalIndexError(RuntimeError):
+    """The evaluation index could not be built as asked (documents rejected, counts that do not add up)."""
+
+
+@dataclass
+class PreparedIndex:
+    """The full index, ready to query: its features as ingested, and how it came to be."""
+
+    index: str
+    features: dict[str, dict[str, float]]  # doc_id → {feature name: weight}, as sent to the engine
+    reused: bool
+    ingest: dict[str, Any] = field(default_factory=dict)
+
+
+class CapturingEncoder:
+    """A SparseEncoder that passes texts to `inner` and keeps each text's weights for later."""
+
+    def __init__(self, inner: SparseEncoder | LazyEncoder, tokenizer: Tokenizer) -> None:
+        self.inner, self.tokenizer = inner, tokenizer
+        self.by_text: dict[str, dict[str, float]] = {}
+
+    def encode_documents(self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False
+                         ) -> list[dict[str, float]]:
+        out = self.inner.encode_documents(list(texts), batch_size=batch_size, show_progress=show_progress)
+        for text, weights in zip(texts, out, strict=True):
+            self.by_text[text] = weights
+        return out
+
+
+def cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/nail-os/eval` (default `~/.cache/nail-os/eval`), beside ingest's state files."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nail-os" / "eval"
+
+
+def model_fingerprint(model_dir: Path) -> str:
+    """A short hash of a model folder's config and weight files (name, size, mtime): a retrained
+    checkpoint saved under the same name does not reuse an index encoded by the old one."""
+    digest = hashlib.sha1((model_dir / "config.json").read_bytes())
+    for path in sorted(model_dir.iterdir()):
+        if path.suffix in (".safetensors", ".bin", ".pt"):
+            stat = path.stat()
+            digest.update(f"{path.name}\0{stat.st_size}\0{int(stat.st_mtime)}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _identity(source: str, model: str, model_dir: Path, nail_field: str) -> dict[str, str]:
+    path = Path(source)
+    return {"source": str(path.resolve()) if path.exists() else source, "model": model,
+            "model_fingerprint": model_fingerprint(model_dir), "nail_field": nail_field}
+
+
+def _cache_path(index: str) -> Path:
+    return cache_dir() / f"{index}.features.jsonl.gz"
+
+
+def save_features(path: Path, header: dict[str, Any], features: dict[str, dict[str, float]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with gzip.open(tmp, "wt", encoding="utf-8") as handle:
+        handle.write(json.dumps({"format": CACHE_FORMAT, **header}) + "\n")
+        for doc_id, feats in features.items():
+            handle.write(json.dumps({"id": doc_id, "features": feats}) + "\n")
+    os.replace(tmp, path)  # a crash leaves the old cache or the new one, never half of one
+
+
+def load_features(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, float]]] | None:
+    """(header, features) from a cache file, or None when it is missing or not ours."""
+    if not path.is_file():
+        return None
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        header = json.loads(handle.readline())
+        if header.get("format") != CACHE_FORMAT:
+            return None
+        features = {}
+        for line in handle:
+            entry = json.loads(line)
+            features[entry["id"]] = entry["features"]
+    return header, features
+
+
+def _doc_count(client: OpenSearch, index: str) -> int:
+    client.indices.refresh(index=index)
+    return int(client.count(index=index)["count"])
+
+
+def _reusable(client: OpenSearch, index: str, identity: dict[str, str], records: int | None
+              ) -> dict[str, dict[str, float]] | None:
+    if not client.indices.exists(index=index):
+        return None
+    cached = load_features(_cache_path(index))
+    if cached is None:
+        log.warning("index %r exists but its features cache %s is missing: re-ingesting", index, _cache_path(index))
+        return None
+    header, features = cached
+    stale = [k for k, v in identity.items() if header.get(k) != v]
+    if records is not None and header.get("records") != records:
+        stale.append(f"records ({header.get('records')} cached, {records} in the corpus now)")
+    count = _doc_count(client, index)
+    if count != len(features):
+        stale.append(f"document count ({count} in the index, {len(features)} ingested)")
+    if stale:
+        log.warning("index %r does not match this run (%s): re-ingesting", index, ", ".join(stale))
+        return None
+    return features
+
+
+def prepare_index(
+    client: OpenSearch,
+    source: str,
+    index: str,
+    *,
+    model: str,
+    nail_field: str = DEFAULT_NAIL_FIELD,
+    reindex: bool = False,
+    device: str | None = None,
+    show_progress: bool = True,
+) -> PreparedIndex:
+    """The full index for `source` under `model`: reused when it matches, else (re)built through `ingest()`."""
+    model_dir = resolve_model_dir(model)
+    identity = _identity(source, model, model_dir, nail_field)
+    records = count_lines(source)
+    if not reindex:
+        features = _reusable(client, index, identity, records)
+        if features is not None:
+            log.info("reusing index %r (%d documents)", index, len(features))
+            return PreparedIndex(index, features, reused=True)
+
+    tokenizer = Tokenizer.from_model_dir(model_dir)
+    client.indices.delete(index=index, ignore_unavailable=True)
+    create_index(client, index, nail_field=nail_field, meta=identity)
+    encoder = CapturingEncoder(LazyEncoder(model, tokenizer, device), tokenizer)
+    rejects = cache_dir() / f"{index}.rejects.jsonl"
+    options = IngestOptions(index=index, nail_field=nail_field, resume=False, rejects_path=rejects, state_path=None)
+    report = ingest(client, read_corpus(source), options, encoder=encoder, tokenizer=tokenizer, total=records,
+                    show_progress=show_progress)
+    features = _ingested_features(source, encoder, tokenizer)
+    count = _doc_count(client, index)
+    if count != len(features):
+        raise EvalIndexError(
+            f"index {index!r} holds {count} documents but {len(features)} were encoded from {source}; "
+            f"rejects: {rejects}"
+        )
+    save_features(_cache_path(index), {**identity, "records": records, "indexed": report.indexed}, features)
+    summary = {"indexed": report.indexed, "rejected": report.rejected, "seconds": report.seconds,
+               "docs_per_second": report.docs_per_second, "reasons": report.reasons,
+               "rejects": str(rejects) if report.rejected else None}
+    return PreparedIndex(index, features, reused=False, ingest=summary)
+
+
+def _ingested_features(source: str, encoder: CapturingEncoder, tokenizer: Tokenizer) -> dict[str, dict[str, float]]:
+    """Each indexed document's features, rebuilt exactly as `documents.to_document` built them."""
+    features: dict[str, dict[str, float]] = {}
+    for record in read_corpus(source):
+        if record.error or record.doc_id is None or record.doc_id in features:
+            continue  # rejected by ingest, or a duplicate id (ingest keeps the first)
+        weights = record.features if record.features is not None else encoder.by_text.get(record.full_text)
+        if weights is None:
+            continue
+        try:
+            features[record.doc_id] = nail_features(weights, tokenizer)
+        except DocumentError:
+            continue  # ingest rejected it too
+    return features
+
+
+def measure_sizes(client: OpenSearch, source: str, index: str, *, model: str, nail_field: str = DEFAULT_NAIL_FIELD,
+                  show_progress: bool = True) -> dict[str, Any]:
+    """Store size of the full index and of a BM25-only twin (`ingest_source(encode=False)`), both merged to
+    one segment. The twin is deleted afterwards; the full index stays merged for the query runs."""
+    twin = index + BM25_ONLY_SUFFIX
+    client.indices.delete(index=twin, ignore_unavailable=True)
+    try:
+        report = ingest_source(client, source, IngestOptions(index=twin, nail_field=nail_field, resume=False),
+                               model=model, encode=False, show_progress=show_progress)
+        force_merge(client, twin)
+        bm25_only = store_size(client, twin)
+    finally:
+        client.indices.delete(index=twin, ignore_unavailable=True)
+    force_merge(client, index)
+    sizes = size_breakdown(bm25_only, store_size(client, index))
+    sizes["bm25_only_ingest_seconds"] = report.seconds
+    return sizes

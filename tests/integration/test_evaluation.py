@@ -1,0 +1,86 @@
+"""`nail-os eval` end to end on a tiny real BEIR folder (200 MEDLINE abstracts) against the real node."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from nail_os.cli.main import main
+from nail_os.corpus import read_qrels
+
+pytestmark = pytest.mark.integration
+QUERIES = 8
+DOCS = 200
+
+
+def tiny_beir(data: Path, dest: Path) -> Path:
+    """The first QUERIES judged MEDLINE queries, their judged documents (up to 10 each) and unjudged filler
+    up to DOCS documents, in corpus order, with the matching queries.jsonl and qrels/test.tsv."""
+    qrels = read_qrels(data / "medline", "test")
+    chosen = sorted(qrels, key=int)[:QUERIES]
+    wanted = {d for q in chosen for d in sorted(qrels[q], key=int)[:10]}
+    lines = (data / "medline" / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    judged = [line for line in lines if json.loads(line)["_id"] in wanted]
+    filler = [line for line in lines if json.loads(line)["_id"] not in wanted][: DOCS - len(judged)]
+    (dest / "qrels").mkdir(parents=True)
+    (dest / "corpus.jsonl").write_text("\n".join(judged + filler) + "\n", encoding="utf-8")
+    queries = [line for line in (data / "medline" / "queries.jsonl").read_text(encoding="utf-8").splitlines()
+               if json.loads(line)["_id"] in chosen]
+    (dest / "queries.jsonl").write_text("\n".join(queries) + "\n", encoding="utf-8")
+    rows = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{r}" for q in chosen for d, r in qrels[q].items()
+                                             if d in wanted]
+    (dest / "qrels" / "test.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return dest
+
+
+def test_eval_measures_every_mode_through_the_node(node_url, client, index_name, data, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the features cache of this test only
+    source = tiny_beir(data, tmp_path / "tiny")
+    out = tmp_path / "results"
+    args = ["--url", node_url, "eval", str(source), "--model", "splade-tiny", "--index", index_name, "--out",
+            str(out), "--hybrid-weights", "0.5,1,2", "--latency-repeats", "1", "--device", "cpu"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].startswith("| mode | nDCG@10 |")
+
+    r = json.loads((out / "results.json").read_text())
+    assert r["dataset"] == {"name": "tiny", "source": str(source), "split": "test", "queries": QUERIES,
+                            "judgments": r["dataset"]["judgments"], "documents": DOCS}
+    assert set(r["quality"]) == {"bm25", "nail", "hybrid"}
+    for mode, scores in r["quality"].items():
+        assert set(scores) == {"nDCG@10", "R@100", "R@1000", "RR@10", "AP"}
+        # Every judged document is among the 200 indexed, so each mode retrieves most of them at depth 1000.
+        assert scores["R@1000"] > 0.8, f"{mode}: {scores}"
+    assert [row["nail_weight"] for row in r["hybrid_sweep"]["test"]] == [0.5, 1.0, 2.0]
+    assert r["hybrid_sweep"]["default"]["nDCG@10"] == r["quality"]["hybrid"]["nDCG@10"]
+    assert set(r["significance"]) == {"nail", "hybrid"}
+
+    # OpenSearch ranks by the exact dot product of the weights as it stores them.
+    ex = r["exactness"]
+    assert ex["queries"] == QUERIES and ex["unexplained_count"] == 0
+    assert ex["identical_stored"] + ex["explained_by_ties"] == QUERIES
+
+    sizes = r["index_size"]
+    assert sizes["bm25_only"]["docs"] == sizes["full"]["docs"] == DOCS
+    assert sizes["full"]["segments"] == sizes["bm25_only"]["segments"] == 1
+    assert sizes["nail_field"]["bytes"] > 0
+    assert r["features"]["postings_per_doc"]["mean"] > 10
+    lat = r["latency"]
+    assert lat["modes"]["bm25"]["client_ms"]["n"] == QUERIES and lat["ratios"]["bm25"]["client_ms"]["p50"] == 1.0
+    assert r["environment"]["opensearch"]["version"] and r["environment"]["command"].startswith("nail-os")
+    for mode in ("bm25", "nail", "hybrid"):
+        assert (out / "runs" / f"{mode}.trec.gz").is_file()
+    assert (out / "results.md").read_text().startswith("# tiny:")
+    assert not client.indices.exists(index=index_name + "-bm25only")
+
+    # A second run reuses the index: same document count, same model, features cached.
+    shutil.rmtree(out)
+    again = CliRunner().invoke(main, [*args, "--modes", "bm25,nail", "--hybrid-weights", "none"])
+    assert again.exit_code == 0, again.output
+    r2 = json.loads((out / "results.json").read_text())
+    assert r2["index"]["reused"] is True
+    assert r2["quality"]["nail"] == r["quality"]["nail"]
