@@ -86,6 +86,12 @@ class Endpoint:
     verify_certs: bool
     timeout: float
 
+    def certificate_files(self) -> dict[str, str]:
+        """CA bundle and client certificate options, named alike by opensearch-py and elasticsearch-py."""
+        files = {"ca_certs": self.ca_certs, "client_cert": self.client_cert,
+                 "client_key": self.client_key if self.client_cert else None}
+        return {name: path for name, path in files.items() if path}
+
 
 def endpoint(config: ClusterConfig) -> Endpoint:
     """The endpoint `config` describes, or ConnectionConfigError saying what is wrong with it."""

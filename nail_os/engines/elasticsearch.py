@@ -68,13 +68,7 @@ def make_client(endpoint: Endpoint, **kwargs: Any) -> Any:
         "http_compress": False,
     }
     if endpoint.https:  # the client refuses TLS options on an http URL
-        options.update(verify_certs=endpoint.verify_certs, ssl_show_warn=False)
-        if endpoint.ca_certs:
-            options["ca_certs"] = endpoint.ca_certs
-        if endpoint.client_cert:
-            options["client_cert"] = endpoint.client_cert
-            if endpoint.client_key:
-                options["client_key"] = endpoint.client_key
+        options.update(verify_certs=endpoint.verify_certs, ssl_show_warn=False, **endpoint.certificate_files())
     if endpoint.user:
         options["basic_auth"] = (endpoint.user, endpoint.password)
     options.update(kwargs)

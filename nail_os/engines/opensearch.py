@@ -43,12 +43,7 @@ def make_client(endpoint: Endpoint, **kwargs: Any) -> OpenSearch:
     }
     if endpoint.user:
         options["http_auth"] = (endpoint.user, endpoint.password)
-    if endpoint.ca_certs:
-        options["ca_certs"] = endpoint.ca_certs
-    if endpoint.client_cert:
-        options["client_cert"] = endpoint.client_cert
-        if endpoint.client_key:
-            options["client_key"] = endpoint.client_key
+    options.update(endpoint.certificate_files())
     options.update(kwargs)
     return OpenSearch(**options)
 
