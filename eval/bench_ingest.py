@@ -35,23 +35,35 @@ RECORDS: list[Record] = []  # filled before the workers fork, so each reads its 
 TEXT_ONLY: list[Record] = []
 
 
-def _load(args: tuple[str, int, int, bool, int]) -> int:
-    url, start, stop, text_only, chunk = args
+def _load(args: tuple[str, int, int, bool, int, bool, int | None]) -> int:
+    url, start, stop, text_only, chunk, overlap, top_k = args
     from bench_common import client as make
 
     tokenizer = Tokenizer.from_model_dir(resolve_model_dir("splade-tiny"))
     records = (TEXT_ONLY if text_only else RECORDS)[start:stop]
-    options = IngestOptions(index=INDEX, chunk_size=chunk, resume=False, state_path=None, refresh=False)
+    options = IngestOptions(
+        index=INDEX, chunk_size=chunk, resume=False, state_path=None, refresh=False, overlap=overlap, top_k=top_k
+    )
     return ingest(make(url), records, options, tokenizer=tokenizer, show_progress=False).indexed
 
 
-def run_config(url: str, n_docs: int, *, text_only: bool = False, chunk: int = 500, workers: int = 1,
-               shards: int = 1) -> dict[str, Any]:
+def run_config(
+    url: str,
+    n_docs: int,
+    *,
+    text_only: bool = False,
+    chunk: int = 500,
+    workers: int = 1,
+    shards: int = 1,
+    overlap: bool = True,
+    top_k: int | None = None,
+    features_in_source: bool = False,
+) -> dict[str, Any]:
     os_client = client(url)
     os_client.indices.delete(index=INDEX, ignore_unavailable=True)
-    create_index(os_client, INDEX, shards=shards)
+    create_index(os_client, INDEX, shards=shards, keep_features_in_source=features_in_source)
     per = -(-n_docs // workers)
-    jobs = [(url, i, min(n_docs, i + per), text_only, chunk) for i in range(0, n_docs, per)]
+    jobs = [(url, i, min(n_docs, i + per), text_only, chunk, overlap, top_k) for i in range(0, n_docs, per)]
     started, cpu_started = time.monotonic(), time.process_time()
     if workers == 1:
         indexed = _load(jobs[0])
@@ -65,10 +77,21 @@ def run_config(url: str, n_docs: int, *, text_only: bool = False, chunk: int = 5
     # one client in this process, the client's CPU (feature naming, rounding, JSON).
     stats = os_client.indices.stats(index=INDEX, metric="indexing")["_all"]["primaries"]["indexing"]
     client_cpu = time.process_time() - cpu_started if workers == 1 else None
-    return {"text_only": text_only, "chunk": chunk, "workers": workers, "shards": shards, "docs": indexed,
-            "searchable": count, "seconds": round(seconds, 2), "docs_per_s": round(indexed / seconds, 1),
-            "server_index_ms_per_doc": round(stats["index_time_in_millis"] / max(indexed, 1), 3),
-            "client_cpu_ms_per_doc": None if client_cpu is None else round(client_cpu * 1000 / max(indexed, 1), 3)}
+    return {
+        "text_only": text_only,
+        "chunk": chunk,
+        "workers": workers,
+        "shards": shards,
+        "overlap": overlap,
+        "top_k": top_k,
+        "features_in_source": features_in_source,
+        "docs": indexed,
+        "searchable": count,
+        "seconds": round(seconds, 2),
+        "docs_per_s": round(indexed / seconds, 1),
+        "server_index_ms_per_doc": round(stats["index_time_in_millis"] / max(indexed, 1), 3),
+        "client_cpu_ms_per_doc": None if client_cpu is None else round(client_cpu * 1000 / max(indexed, 1), 3),
+    }
 
 
 def pipeline(url: str, n_docs: int) -> dict[str, Any]:
@@ -87,13 +110,15 @@ def pipeline(url: str, n_docs: int) -> dict[str, Any]:
     for mode in ("sequential", "overlapped", "sequential", "overlapped"):
         os_client.indices.delete(index=INDEX, ignore_unavailable=True)
         create_index(os_client, INDEX)
-        options = IngestOptions(index=INDEX, chunk_size=chunk, resume=False, state_path=None, refresh=False)
+        options = IngestOptions(
+            index=INDEX, chunk_size=chunk, resume=False, state_path=None, refresh=False, overlap=False
+        )
         fresh = [Record(source=r.source, line=r.line, doc_id=r.doc_id, title=r.title, text=r.text) for r in records]
         started = time.monotonic()
         encode_s = 0.0
         if mode == "sequential":
             for i in range(0, len(fresh), chunk):
-                part = fresh[i: i + chunk]
+                part = fresh[i : i + chunk]
                 t0 = time.monotonic()
                 for r, f in zip(part, encoder.encode_documents([r.full_text for r in part]), strict=True):
                     r.features = f
@@ -110,7 +135,7 @@ def pipeline(url: str, n_docs: int) -> dict[str, Any]:
             sender = threading.Thread(target=send, args=(todo, options))
             sender.start()
             for i in range(0, len(fresh), chunk):
-                part = fresh[i: i + chunk]
+                part = fresh[i : i + chunk]
                 t0 = time.monotonic()
                 for r, f in zip(part, encoder.encode_documents([r.full_text for r in part]), strict=True):
                     r.features = f
@@ -120,8 +145,9 @@ def pipeline(url: str, n_docs: int) -> dict[str, Any]:
             sender.join()
         os_client.indices.refresh(index=INDEX)
         seconds = time.monotonic() - started
-        results.setdefault(mode, []).append({"seconds": round(seconds, 2), "docs_per_s": round(len(fresh) / seconds, 1),
-                                             "encode_s": round(encode_s, 2)})
+        results.setdefault(mode, []).append(
+            {"seconds": round(seconds, 2), "docs_per_s": round(len(fresh) / seconds, 1), "encode_s": round(encode_s, 2)}
+        )
         print(mode, results[mode][-1], flush=True)
     return {"docs": len(records), "chunk": chunk, "encoder": "splade-tiny bf16 cpu", **results}
 
@@ -143,8 +169,7 @@ def main() -> None:
         return
     tokenizer = Tokenizer.from_model_dir(resolve_model_dir("splade-tiny"))
     RECORDS.extend(generate_records(load_profile("scifact", tokenizer), tokenizer, args.docs, seed=1, id_prefix="i"))
-    TEXT_ONLY.extend(Record(source=r.source, line=r.line, doc_id=r.doc_id, title=r.title, text=r.text)
-                     for r in RECORDS)
+    TEXT_ONLY.extend(Record(source=r.source, line=r.line, doc_id=r.doc_id, title=r.title, text=r.text) for r in RECORDS)
     rows: list[dict[str, Any]] = []
 
     def go(**kw: Any) -> None:
@@ -154,6 +179,9 @@ def main() -> None:
     for _ in range(2):  # interleaved pairs: features vs text only, same documents
         go(group="features_vs_text")
         go(group="features_vs_text", text_only=True)
+    for _ in range(2):  # the bulk sender thread (IngestOptions.overlap) on and off, pre-encoded
+        go(group="overlap", overlap=False)
+        go(group="overlap", overlap=True)
     for chunk in (100, 500, 2000):
         go(group="bulk_size", chunk=chunk)
     for workers in (1, 2, 4):
@@ -161,6 +189,12 @@ def main() -> None:
         go(group="clients_text", workers=workers, text_only=True)
     for shards in (1, 2):
         go(group="shards", shards=shards, workers=2)
+    # What the node's share would become (1 client): fewer features per document, features kept in _source
+    # (no source filtering on the node; a larger index).
+    go(group="levers")
+    for top_k in (128, 64):
+        go(group="levers", top_k=top_k)
+    go(group="levers", features_in_source=True)
     result: dict[str, Any] = {"docs": args.docs, "rows": rows, "machine": env}
     pairs = [r for r in rows if r["group"] == "features_vs_text"]
     feat = [r["docs_per_s"] for r in pairs if not r["text_only"]]
@@ -173,29 +207,48 @@ def main() -> None:
 
 
 def render_markdown(result: dict[str, Any]) -> str:
-    out = ["# Ingest throughput", "",
-           f"{result['docs']:,} synthetic scifact-like documents per configuration (mean "
-           "234 features, 225 words), fresh index each time, through `nail_os.ingest`, ending with a refresh.",
-           "", f"**Pre-encoded vs text-only slowdown: {result['slowdown_features_vs_text']:.2f}x** (target <= 1.5x)",
-           "", "server ms/doc: the node's indexing time (parse + Lucene) per document; client CPU ms/doc: this "
-           "process's CPU per document (one client only).", "",
-           "| group | features | bulk docs | clients | shards | docs/s | seconds | server ms/doc | client CPU ms/doc |",
-           "|---|---|---|---|---|---|---|---|---|"]
-    out += [f"| {r['group']} | {'no' if r['text_only'] else 'yes'} | {r['chunk']} | {r['workers']} | {r['shards']} | "
-            f"{r['docs_per_s']:.0f} | {r['seconds']} | {r.get('server_index_ms_per_doc', '-')} | "
-            f"{r.get('client_cpu_ms_per_doc') or '-'} |" for r in result["rows"]]
+    out = [
+        "# Ingest throughput",
+        "",
+        f"{result['docs']:,} synthetic scifact-like documents per configuration (mean "
+        "234 features, 225 words), fresh index each time, through `nail_os.ingest`, ending with a refresh.",
+        "",
+        f"**Pre-encoded vs text-only slowdown: {result['slowdown_features_vs_text']:.2f}x** (target <= 1.5x)",
+        "",
+        "server ms/doc: the node's indexing time (parse + Lucene) per document; client CPU ms/doc: this "
+        "process's CPU per document (one client only).",
+        "",
+        "| group | features | bulk docs | clients | shards | sender thread | top-k | features in _source | docs/s "
+        "| seconds | server ms/doc | client CPU ms/doc |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    out += [
+        f"| {r['group']} | {'no' if r['text_only'] else 'yes'} | {r['chunk']} | {r['workers']} | {r['shards']} | "
+        f"{'yes' if r.get('overlap', True) else 'no'} | {r.get('top_k') or '-'} | "
+        f"{'yes' if r.get('features_in_source') else 'no'} | {r['docs_per_s']:.0f} | {r['seconds']} | "
+        f"{r.get('server_index_ms_per_doc', '-')} | {r.get('client_cpu_ms_per_doc') or '-'} |"
+        for r in result["rows"]
+    ]
     if "pipeline" in result:
         out += ["", render_pipeline(result["pipeline"])]
     return "\n".join(out)
 
 
 def render_pipeline(p: dict[str, Any]) -> str:
-    out = [f"# Pipeline: read -> encode ({p['encoder']}) -> bulk, {p['docs']} scifact docs, chunks of {p['chunk']}",
-           "", "Sequential = what `nail_os.ingest` does today (encode a chunk, then send it); overlapped = a bulk "
-           "thread sends chunk i while the main thread encodes chunk i+1 (queue of 2).", "",
-           "| mode | docs/s | seconds | of which encoding s |", "|---|---|---|---|"]
-    out += [f"| {m} | {r['docs_per_s']} | {r['seconds']} | {r['encode_s']} |" for m in ("sequential", "overlapped")
-            for r in p[m]]
+    out = [
+        f"# Pipeline: read -> encode ({p['encoder']}) -> bulk, {p['docs']} scifact docs, chunks of {p['chunk']}",
+        "",
+        "Sequential = encode a chunk, then send it (`IngestOptions(overlap=False)`); overlapped = a bulk "
+        "thread sends chunk i while the main thread encodes chunk i+1 (queue of 2).",
+        "",
+        "| mode | docs/s | seconds | of which encoding s |",
+        "|---|---|---|---|",
+    ]
+    out += [
+        f"| {m} | {r['docs_per_s']} | {r['seconds']} | {r['encode_s']} |"
+        for m in ("sequential", "overlapped")
+        for r in p[m]
+    ]
     return "\n".join(out)
 
 

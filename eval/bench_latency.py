@@ -12,6 +12,8 @@ Besides the three modes, the levers are timed in the same interleaved run (each 
 - `--top-k 64`: a second index whose documents keep their 64 largest weights (`nail_k64`);
 - `--shards 2`: a second index of 2 shards (`*_s2`);
 - `--request-cache`: a separate run with the shard request cache on.
+`--scale` only gathers the synthetic results already written (bench_latency_synthetic-*.json, one per corpus
+size) into bench_latency_scale.{json,md,png}: NAIL and hybrid p50 / BM25 against the corpus size.
 The index is force-merged to one segment first, so that latencies do not depend on how bulk requests fell.
 """
 
@@ -50,13 +52,16 @@ PRUNED_TOKENS = 8  # query tokens kept by the pruning lever: scifact queries hav
 
 def document_frequencies(index_docs: int, df_fraction: dict[int, float]) -> Callable[[QueryToken], float]:
     """IDF of a token from fractions of documents holding it (unseen tokens are the rarest)."""
+
     def idf(token: QueryToken) -> float:
         return math.log(1.0 + 1.0 / max(df_fraction.get(token.token_id, 0.0), 1.0 / max(index_docs, 1)))
+
     return idf
 
 
-def pruned_body(text: str, tokenizer: Tokenizer, mode: str, keep: int, idf: Callable[[QueryToken], float],
-                index: str | None = None) -> dict[str, Any]:
+def pruned_body(
+    text: str, tokenizer: Tokenizer, mode: str, keep: int, idf: Callable[[QueryToken], float], index: str | None = None
+) -> dict[str, Any]:
     """The body of `mode` over only the `keep` rarest query tokens (ties broken by boost, then id)."""
     tokens = sorted(tokenizer.tokenize_query(text), key=lambda t: (-idf(t), -t.boost, t.token_id))[:keep]
 
@@ -93,7 +98,7 @@ def time_with_cache(os_client, index: str, queries: dict[str, str], tokenizer: T
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", required=True, help="scifact, debian-descriptions, ... or synthetic")
+    parser.add_argument("--corpus", help="scifact, debian-descriptions, ... or synthetic")
     parser.add_argument("--docs", type=int, default=1_000_000, help="synthetic corpus size")
     parser.add_argument("--profile-corpus", default="scifact", help="encoded corpus the synthetic one imitates")
     parser.add_argument("--queries-from", default=None, help="query corpus (default: the corpus, or the profile)")
@@ -102,12 +107,23 @@ def main() -> None:
     parser.add_argument("--request-cache", action="store_true", help="also time with the request cache on")
     parser.add_argument("--reuse", action="store_true", help="keep an existing index of the right size")
     parser.add_argument("--workers", type=int, default=2, help="parallel ingest processes for synthetic builds")
+    parser.add_argument(
+        "--index",
+        default=None,
+        help="index name (default bench-<corpus>), e.g. one synthetic index per size: bench-synthetic-100k",
+    )
+    parser.add_argument("--scale", action="store_true", help="only summarize the synthetic sizes timed so far")
     args = parser.parse_args()
+    if args.scale:
+        write_scale()
+        return
+    if not args.corpus:
+        parser.error("--corpus is required (or --scale)")
 
     tokenizer = Tokenizer.from_model_dir(resolve_model_dir("splade-tiny"))
     os_client = client()
     name = args.corpus
-    index = f"bench-{name}"
+    index = args.index or f"bench-{name}"
     env = machine(os_client)
     builds: dict[str, Any] = {}
 
@@ -117,8 +133,10 @@ def main() -> None:
         profile = load_profile(args.profile_corpus, tokenizer)
         df_fraction = {int(t): float(d) for t, d in zip(profile.token_ids, profile.df, strict=True)}
         n_docs = args.docs
-        make = lambda idx, **kw: build_synthetic(os_client, idx, profile, tokenizer, n_docs,  # noqa: E731
-                                                 workers=args.workers, **kw)
+
+        def make(idx: str, **kw: Any) -> Any:
+            return build_synthetic(os_client, idx, profile, tokenizer, n_docs, workers=args.workers, **kw)
+
         query_corpus = args.queries_from or args.profile_corpus
     else:
         records = encoded_records(args.corpus)
@@ -140,9 +158,13 @@ def main() -> None:
             built = time.monotonic() - started
             merge_started = time.monotonic()
             force_merge(os_client, idx)
-            builds[idx] = {"ingest_s": round(built, 1), "docs_per_s": round(n_docs / built, 1),
-                           "merge_s": round(time.monotonic() - merge_started, 1),
-                           "rejected": getattr(report, "rejected", 0), **kw}
+            builds[idx] = {
+                "ingest_s": round(built, 1),
+                "docs_per_s": round(n_docs / built, 1),
+                "merge_s": round(time.monotonic() - merge_started, 1),
+                "rejected": getattr(report, "rejected", 0),
+                **kw,
+            }
         builds[idx]["size"] = store_size(os_client, idx)
 
     ensure(index)
@@ -170,14 +192,23 @@ def main() -> None:
     }
     started = time.monotonic()
     main_run = summarize_latency(time_queries(os_client, index, queries, bodies, repeats=PASSES, warmup=1))
-    result: dict[str, Any] = {"corpus": name, "docs": n_docs, "index": index, "queries": len(queries),
-                              "query_corpus": query_corpus, "passes": PASSES, "builds": builds,
-                              "latency": main_run, "timing_s": round(time.monotonic() - started, 1)}
+    result: dict[str, Any] = {
+        "corpus": name,
+        "docs": n_docs,
+        "index": index,
+        "queries": len(queries),
+        "query_corpus": query_corpus,
+        "passes": PASSES,
+        "builds": builds,
+        "latency": main_run,
+        "timing_s": round(time.monotonic() - started, 1),
+    }
     # Levers on other indices: each is timed against BM25 on its own index, in its own interleaved run.
     for idx in extra.values():
         modes = {"bm25": bodies["bm25"], "nail": bodies["nail"], "hybrid": bodies["hybrid"]}
         result[f"latency_{idx.rsplit('-', 1)[1]}"] = summarize_latency(
-            time_queries(os_client, idx, queries, modes, repeats=PASSES, warmup=1))
+            time_queries(os_client, idx, queries, modes, repeats=PASSES, warmup=1)
+        )
     if args.request_cache:
         result["latency_request_cache"] = time_with_cache(os_client, index, queries, tokenizer)
     tokens = [len(tokenizer.tokenize_query(t)) for t in queries.values()]
@@ -195,17 +226,25 @@ def _row(mode: str, stats: dict[str, Any], ratios: dict[str, Any]) -> str:
     def r(value: float | None) -> str:
         return "-" if value is None else f"{value:.2f}x"
 
-    return (f"| {mode} | {c['p50']:.1f} | {c['p99']:.1f} | {r(rc['p50'])} | {r(rc['p99'])} | {t['p50']:.1f} | "
-            f"{t['p99']:.1f} | {r(rt['p50'])} |")
+    return (
+        f"| {mode} | {c['p50']:.1f} | {c['p99']:.1f} | {r(rc['p50'])} | {r(rc['p99'])} | {t['p50']:.1f} | "
+        f"{t['p99']:.1f} | {r(rt['p50'])} |"
+    )
 
 
 def render_markdown(result: dict[str, Any]) -> str:
-    head = ("| mode | client p50 ms | client p99 ms | p50 / BM25 | p99 / BM25 | took p50 ms | took p99 ms | "
-            "took p50 / BM25 |\n|---|---|---|---|---|---|---|---|")
-    out = [f"# Query latency: {result['corpus']} ({result['docs']:,} docs)", "",
-           f"{result['queries']} queries of {result['query_corpus']} (mean {result['query_tokens_mean']:.1f} "
-           f"distinct query tokens) x {result['passes']} passes, interleaved, request cache off, one client, "
-           f"index force-merged to one segment. Client time includes building the body (tokenizing).", ""]
+    head = (
+        "| mode | client p50 ms | client p99 ms | p50 / BM25 | p99 / BM25 | took p50 ms | took p99 ms | "
+        "took p50 / BM25 |\n|---|---|---|---|---|---|---|---|"
+    )
+    out = [
+        f"# Query latency: {result['corpus']} ({result['docs']:,} docs)",
+        "",
+        f"{result['queries']} queries of {result['query_corpus']} (mean {result['query_tokens_mean']:.1f} "
+        f"distinct query tokens) x {result['passes']} passes, interleaved, request cache off, one client, "
+        f"index force-merged to one segment. Client time includes building the body (tokenizing).",
+        "",
+    ]
     for key in [k for k in result if k.startswith("latency")]:
         run = result[key]
         out += [f"## {key}", "", head]
@@ -214,8 +253,9 @@ def render_markdown(result: dict[str, Any]) -> str:
     out += ["## Indices", "", "| index | docs | bytes/doc | segments | build |", "|---|---|---|---|---|"]
     for idx, b in result["builds"].items():
         s = b["size"]
-        build = "reused" if b.get("reused") else f"{b['ingest_s']} s ({b['docs_per_s']:.0f} docs/s), merge " \
-                                                 f"{b['merge_s']} s"
+        build = (
+            "reused" if b.get("reused") else f"{b['ingest_s']} s ({b['docs_per_s']:.0f} docs/s), merge {b['merge_s']} s"
+        )
         out.append(f"| {idx} | {s['docs']:,} | {s['bytes_per_doc']:.0f} | {s['segments']} | {build} |")
     return "\n".join(out)
 
@@ -240,6 +280,72 @@ def render_figure(result: dict[str, Any]) -> Any:
     ax.set_title(f"{result['corpus']} ({result['docs']:,} docs): latency ratios, same node and queries")
     ax.legend(fontsize=7)
     return fig
+
+
+def write_scale() -> None:
+    """bench_latency_scale.*: the ratios of every synthetic size timed so far, smallest corpus first."""
+    from bench_common import RESULTS
+
+    rows = []
+    for path in RESULTS.glob("bench_latency_synthetic-*.json"):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        run = result["latency"]
+        row = {
+            "docs": result["docs"],
+            "file": path.name,
+            "when": result["machine"].get("when"),
+            "loadavg_1": result["machine"]["loadavg_1_5_15"][0],
+        }
+        for mode in ("bm25", "nail", "hybrid"):
+            row[f"{mode}_p50_ms"] = run["modes"][mode]["client_ms"]["p50"]
+            row[f"{mode}_took_mean_ms"] = run["modes"][mode]["took_ms"]["mean"]
+        for mode in ("nail", "hybrid"):
+            for pct in ("p50", "p99"):
+                row[f"{mode}_{pct}_ratio"] = run["ratios"][mode]["client_ms"][pct]
+        rows.append(row)
+    rows.sort(key=lambda r: r["docs"])
+    out = [
+        "# Query latency against corpus size (synthetic scifact-like corpora)",
+        "",
+        "Each size is its own run of `bench_latency.py --corpus synthetic` (its own index, force-merged; modes "
+        "interleaved query by query), so each ratio is measured in one run; absolute ms depend on the load "
+        "at the time (last column).",
+        "",
+        "| docs | BM25 p50 ms | NAIL p50 (ratio) | hybrid p50 (ratio) | NAIL p99 ratio | hybrid p99 ratio | "
+        "took mean BM25 / NAIL / hybrid ms | load | file |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    out += [
+        f"| {r['docs']:,} | {r['bm25_p50_ms']:.1f} | {r['nail_p50_ms']:.1f} ({r['nail_p50_ratio']:.2f}x) | "
+        f"{r['hybrid_p50_ms']:.1f} ({r['hybrid_p50_ratio']:.2f}x) | {r['nail_p99_ratio']:.2f}x | "
+        f"{r['hybrid_p99_ratio']:.2f}x | {r['bm25_took_mean_ms']:.0f} / {r['nail_took_mean_ms']:.0f} / "
+        f"{r['hybrid_took_mean_ms']:.0f} | {r['loadavg_1']:.1f} | {r['file']} |"
+        for r in rows
+    ]
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    docs = [r["docs"] for r in rows]
+    for mode, color in (("nail", "tab:blue"), ("hybrid", "tab:orange")):
+        left.plot(docs, [r[f"{mode}_p50_ratio"] for r in rows], "o-", color=color, label=f"{mode} p50 / BM25")
+        left.plot(
+            docs, [r[f"{mode}_p99_ratio"] for r in rows], "s--", color=color, alpha=0.6, label=f"{mode} p99 / BM25"
+        )
+    left.axhline(1.1, ls="--", c="tab:green", lw=1, label="NAIL target 1.1x")
+    left.axhline(1.8, ls=":", c="tab:red", lw=1, label="hybrid target 1.8x")
+    left.set(xscale="log", xlabel="documents", ylabel="latency / BM25", title="ratios to BM25 (client time)")
+    left.legend(fontsize=7)
+    for mode in ("bm25", "nail", "hybrid"):
+        right.plot(docs, [r[f"{mode}_p50_ms"] for r in rows], "o-", label=mode)
+    right.set(xscale="log", yscale="log", xlabel="documents", ylabel="p50 ms", title="client p50")
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    write_results("latency_scale", {"rows": rows, "machine": machine()}, "\n".join(out), fig)
+    print("\n".join(out))
 
 
 if __name__ == "__main__":

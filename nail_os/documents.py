@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+try:  # optional: 5-10x faster JSON for the bulk bodies (`pip install orjson`); json otherwise
+    import orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    orjson = None  # type: ignore[assignment]
+
 from nail_os.corpus import Record
 from nail_os.features import FeatureError, token_features
 from nail_os.mapping import DEFAULT_NAIL_FIELD
@@ -58,6 +63,24 @@ def to_document(
     return doc
 
 
+def document_json(doc: dict[str, Any]) -> str | dict[str, Any]:
+    """`doc` as the JSON text a bulk request carries, or `doc` itself for the client to serialize.
+
+    With orjson installed, a document of id, title, text and features (strings and finite floats: what
+    `to_document` builds) is serialized here, on the thread that prepares it, in about a tenth of the
+    time of `json`; both bulk helpers pass a `str` body through untouched. Anything else (metadata, whose
+    values are arbitrary JSON: NaN, big integers...; a string orjson refuses, such as a lone surrogate)
+    is left to the client's own serializer, so the bytes sent only differ in float spelling (`1e-05` vs
+    `1e-5`), never in value.
+    """
+    if orjson is None or "metadata" in doc:
+        return doc
+    try:
+        return orjson.dumps(doc).decode()
+    except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
+        return doc
+
+
 def nail_features(
     weights: dict[str, float], tokenizer: Tokenizer | None, *, top_k: int | None = None, max_ratio: float | None = None
 ) -> dict[str, float]:
@@ -72,8 +95,10 @@ def nail_features(
         raise DocumentError("a feature name is not valid Unicode (it holds an unpaired surrogate)") from None
     except OverflowError:  # quantizing packs each weight as a float32; past the largest one that fails
         token = next((t for t, w in weights.items() if _too_big(w)), "?")
-        raise DocumentError(f"weight for token {token!r} is {str(weights.get(token))[:24]}; rank_features stores "
-                            f"a float32, at most {FLOAT32_MAX:.4g}") from None
+        raise DocumentError(
+            f"weight for token {token!r} is {str(weights.get(token))[:24]}; rank_features stores "
+            f"a float32, at most {FLOAT32_MAX:.4g}"
+        ) from None
     if not features:
         raise DocumentError("no feature with a weight > 0: the document would never match a NAIL query")
     return features

@@ -86,6 +86,7 @@ class EvalOptions:
     latency_repeats: int | None = None  # None: enough passes for LATENCY_SAMPLES per mode, at least 3
     reindex: bool = False
     device: str | None = None
+    features: Path | None = None  # pre-encoded documents (`nail-os encode` JSONL) instead of encoding here
     nail_field: str = DEFAULT_NAIL_FIELD
     max_clauses: int = DEFAULT_MAX_CLAUSES
     seed: int = 0
@@ -224,7 +225,8 @@ def evaluate(client: OpenSearch, source: str, options: EvalOptions) -> EvalResul
     timings: dict[str, float] = {}
 
     prepared = prepare_index(client, source, index, model=model, nail_field=options.nail_field,
-                             reindex=options.reindex, device=options.device, show_progress=options.show_progress)
+                             reindex=options.reindex, device=options.device, features=options.features,
+                             show_progress=options.show_progress)
     timings["index_s"] = time.monotonic() - started
     sizes = measure_sizes(client, source, index, model=model, nail_field=options.nail_field,
                           show_progress=options.show_progress)
@@ -275,7 +277,8 @@ def evaluate(client: OpenSearch, source: str, options: EvalOptions) -> EvalResul
         "model": model,
         "model_dir": str(resolve_model_dir(model)),
         "index": {"name": index, "reused": prepared.reused, "ingest": prepared.ingest},
-        "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(options).items()},
+        "options": {k: (list(v) if isinstance(v, tuple) else str(v) if isinstance(v, Path) else v)
+                    for k, v in asdict(options).items()},
         "quality": quality,
         "significance": significance,
         "hybrid_sweep": sweep,

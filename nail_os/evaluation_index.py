@@ -5,6 +5,9 @@ The full index is ingested once with `ingest()` and an encoder wrapper that keep
 vector it hands to ingest, so the exactness check scores exactly what was indexed. Those features are
 cached beside ingest's own state (`~/.cache/nail-os/eval/`); a later run reuses the index when its model,
 source and document count still match the cache, and `reindex=True` forces a rebuild.
+
+With `features=` (a `nail-os encode` JSONL, e.g. made on a GPU machine) the corpus is not encoded here: each
+document takes its features from that file by id, so the evaluation runs where no encoder could keep up.
 """
 
 from __future__ import annotations
@@ -14,14 +17,14 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from opensearchpy import OpenSearch
 
-from nail_os.corpus import count_lines, read_corpus
+from nail_os.corpus import Record, count_lines, read_corpus, read_jsonl
 from nail_os.documents import DocumentError, nail_features
 from nail_os.efficiency import force_merge, size_breakdown, store_size
 from nail_os.encoders import SparseEncoder
@@ -80,10 +83,40 @@ def model_fingerprint(model_dir: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _identity(source: str, model: str, model_dir: Path, nail_field: str) -> dict[str, str]:
+def _identity(source: str, model: str, model_dir: Path, nail_field: str, features: Path | None
+              ) -> dict[str, str]:
     path = Path(source)
-    return {"source": str(path.resolve()) if path.exists() else source, "model": model,
-            "model_fingerprint": model_fingerprint(model_dir), "nail_field": nail_field}
+    identity = {"source": str(path.resolve()) if path.exists() else source, "model": model,
+                "model_fingerprint": model_fingerprint(model_dir), "nail_field": nail_field}
+    if features is not None:  # a re-encoded file under the same name must not reuse the old index
+        stat = features.stat()
+        identity["features_file"] = f"{features.resolve()}\0{stat.st_size}\0{int(stat.st_mtime)}"
+    return identity
+
+
+def load_encoded(path: Path) -> dict[str, dict[str, Any]]:
+    """doc id → features from a `nail-os encode` JSONL; a line without an id or features is an error that
+    names the file and line (a half-written last line included: re-run `nail-os encode` to finish it)."""
+    if not path.is_file():
+        raise EvalIndexError(f"{path}: features file not found")
+    table: dict[str, dict[str, Any]] = {}
+    for record in read_jsonl(path):
+        if record.error or record.doc_id is None or record.features is None:
+            raise EvalIndexError(f"{record.where} {record.error or 'no id or no features'}: not a line of "
+                                 f"`nail-os encode` output")
+        table[record.doc_id] = record.features
+    return table
+
+
+def _with_features(source: str, table: dict[str, dict[str, Any]], path: Path) -> Iterator[Record]:
+    """The corpus's records, each with its pre-encoded features; a document the file lacks is an error."""
+    for record in read_corpus(source):
+        if record.doc_id is not None and not record.error:
+            record.features = table.get(record.doc_id)
+            if record.features is None:
+                raise EvalIndexError(f"{record.where} has no features in {path}: encode the same corpus "
+                                     f"(`nail-os encode {source} -o {path}`)")
+        yield record
 
 
 def _cache_path(index: str) -> Path:
@@ -150,44 +183,52 @@ def prepare_index(
     nail_field: str = DEFAULT_NAIL_FIELD,
     reindex: bool = False,
     device: str | None = None,
+    features: Path | None = None,
     show_progress: bool = True,
 ) -> PreparedIndex:
-    """The full index for `source` under `model`: reused when it matches, else (re)built through `ingest()`."""
+    """The full index for `source` under `model`: reused when it matches, else (re)built through `ingest()`.
+    `features`: a `nail-os encode` JSONL of the same corpus by the same model, used instead of encoding."""
     model_dir = resolve_model_dir(model)
-    identity = _identity(source, model, model_dir, nail_field)
+    identity = _identity(source, model, model_dir, nail_field, features)
     records = count_lines(source)
     if not reindex:
-        features = _reusable(client, index, identity, records)
-        if features is not None:
-            log.info("reusing index %r (%d documents)", index, len(features))
-            return PreparedIndex(index, features, reused=True)
+        cached = _reusable(client, index, identity, records)
+        if cached is not None:
+            log.info("reusing index %r (%d documents)", index, len(cached))
+            return PreparedIndex(index, cached, reused=True)
 
     tokenizer = Tokenizer.from_model_dir(model_dir)
     client.indices.delete(index=index, ignore_unavailable=True)
     create_index(client, index, nail_field=nail_field, meta=identity)
     encoder = CapturingEncoder(LazyEncoder(model, tokenizer, device), tokenizer)
+    table = load_encoded(features) if features is not None else None
+
+    def corpus() -> Iterator[Record]:
+        return read_corpus(source) if features is None else _with_features(source, table or {}, features)
+
     rejects = cache_dir() / f"{index}.rejects.jsonl"
     options = IngestOptions(index=index, nail_field=nail_field, resume=False, rejects_path=rejects, state_path=None)
-    report = ingest(client, read_corpus(source), options, encoder=encoder, tokenizer=tokenizer, total=records,
+    report = ingest(client, corpus(), options, encoder=encoder, tokenizer=tokenizer, total=records,
                     show_progress=show_progress)
-    features = _ingested_features(source, encoder, tokenizer)
+    ingested = _ingested_features(corpus(), encoder, tokenizer)
     count = _doc_count(client, index)
-    if count != len(features):
+    if count != len(ingested):
         raise EvalIndexError(
-            f"index {index!r} holds {count} documents but {len(features)} were encoded from {source}; "
+            f"index {index!r} holds {count} documents but {len(ingested)} were encoded from {source}; "
             f"rejects: {rejects}"
         )
-    save_features(_cache_path(index), {**identity, "records": records, "indexed": report.indexed}, features)
+    save_features(_cache_path(index), {**identity, "records": records, "indexed": report.indexed}, ingested)
     summary = {"indexed": report.indexed, "rejected": report.rejected, "seconds": report.seconds,
                "docs_per_second": report.docs_per_second, "reasons": report.reasons,
                "rejects": str(rejects) if report.rejected else None}
-    return PreparedIndex(index, features, reused=False, ingest=summary)
+    return PreparedIndex(index, ingested, reused=False, ingest=summary)
 
 
-def _ingested_features(source: str, encoder: CapturingEncoder, tokenizer: Tokenizer) -> dict[str, dict[str, float]]:
+def _ingested_features(records: Iterator[Record], encoder: CapturingEncoder, tokenizer: Tokenizer
+                       ) -> dict[str, dict[str, float]]:
     """Each indexed document's features, rebuilt exactly as `documents.to_document` built them."""
     features: dict[str, dict[str, float]] = {}
-    for record in read_corpus(source):
+    for record in records:
         if record.error or record.doc_id is None or record.doc_id in features:
             continue  # rejected by ingest, or a duplicate id (ingest keeps the first)
         weights = record.features if record.features is not None else encoder.by_text.get(record.full_text)

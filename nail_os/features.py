@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import math
 import struct
+from typing import Any
+
+import numpy as np
 
 from nail_os.tokens import Tokenizer
 
@@ -20,6 +23,13 @@ from nail_os.tokens import Tokenizer
 # truncated (relative error < 2^-8 ≈ 0.4%). It refuses values under Float.MIN_NORMAL.
 FLOAT_MIN_NORMAL = 1.1754943508222875e-38
 SIGNIFICANT_BITS = 9
+# The largest float32; a weight past it cannot be packed (quantize_weight raises OverflowError).
+FLOAT32_MAX = 3.4028234663852886e38
+# Rounding adds half of the dropped 15 bits, and never goes past the largest finite float32 (bits 0x7F7FFFFF,
+# kept as 0x7F7F8000).
+_HALF, _KEEP, _LARGEST = 1 << 14, 0xFFFF8000, 0x7F7F8000
+_F32 = struct.Struct(">f")
+_U32 = struct.Struct(">I")
 
 
 class FeatureError(ValueError):
@@ -50,6 +60,14 @@ def token_features(
     Weights are rounded to the 9 significant bits the engine keeps (`quantize_weight`), so the index
     holds exactly the weights sent and in-process scoring of them reproduces the engine's ranking.
     """
+    features = _fast_features(weights, tokenizer)
+    if features is None:  # something to refuse, or an input the fast path does not take: check one by one
+        features = _checked_features(weights, tokenizer)
+    return prune(features, top_k=top_k, max_ratio=max_ratio)
+
+
+def _checked_features(weights: dict[str, float], tokenizer: Tokenizer) -> dict[str, float]:
+    """The reference path: each token and weight checked in order, so the first bad one is named."""
     items: list[tuple[str, float]] = []
     for token, weight in weights.items():
         if not isinstance(token, str) or token == "":
@@ -65,7 +83,52 @@ def token_features(
             raise FeatureError(f"weight for token {token!r} is {value}; rank_features needs a finite value > 0")
         if value >= FLOAT_MIN_NORMAL:
             items.append((to_feature_name(token_id), quantize_weight(value)))
-    return prune(dict(items), top_k=top_k, max_ratio=max_ratio)
+    return dict(items)
+
+
+def _fast_features(weights: dict[str, float], tokenizer: Tokenizer) -> dict[str, float] | None:
+    """`_checked_features` for the common case, all at once: known tokens, float weights in [0, FLOAT32_MAX].
+
+    Returns None for anything else (an unknown or non-string token, a weight that is not a float, NaN,
+    negative or too large); the reference path then refuses it with its exact message.
+    """
+    names = feature_names(tokenizer)
+    if names is None or not weights:
+        return None
+    try:
+        keys = [names[token] for token in weights]
+    except (KeyError, TypeError):
+        return None
+    try:
+        values = np.array(list(weights.values()))
+    except (TypeError, ValueError, OverflowError):  # ragged nested values and the like
+        return None
+    # float64 only when every weight is a float (ints and bools mixed in convert as float() does); strings,
+    # None, huge ints or nested values give another dtype or shape and take the reference path.
+    if values.dtype != np.float64 or values.shape != (len(keys),):
+        return None
+    if not bool(np.all((values >= 0) & (values <= FLOAT32_MAX))):  # NaN fails both comparisons
+        return None
+    keep = values >= FLOAT_MIN_NORMAL
+    rounded = quantize_weights(values).tolist()
+    if bool(keep.all()):
+        return dict(zip(keys, rounded, strict=True))
+    return {keys[i]: rounded[i] for i in np.flatnonzero(keep).tolist()}
+
+
+def feature_names(tokenizer: Tokenizer) -> dict[str, str] | None:
+    """`{token: feature name}` for the whole vocabulary, built once per tokenizer (None if it has no vocab)."""
+    names: dict[str, str] | None = getattr(tokenizer, "_feature_names", None)
+    if names is None:
+        hf: Any = getattr(tokenizer, "hf", None)
+        if hf is None or not hasattr(hf, "get_vocab"):
+            return None
+        names = {token: to_feature_name(token_id) for token, token_id in hf.get_vocab(with_added_tokens=True).items()}
+        try:
+            tokenizer._feature_names = names  # type: ignore[attr-defined]
+        except AttributeError:  # a frozen or slotted stand-in: build it each time (still correct)
+            pass
+    return names
 
 
 def prune(features: dict[str, float], *, top_k: int | None = None, max_ratio: float | None = None) -> dict[str, float]:
@@ -81,11 +144,11 @@ def prune(features: dict[str, float], *, top_k: int | None = None, max_ratio: fl
 
 
 def _float_bits(value: float) -> int:
-    return struct.unpack(">I", struct.pack(">f", value))[0]
+    return _U32.unpack(_F32.pack(value))[0]
 
 
 def _bits_float(bits: int) -> float:
-    return struct.unpack(">f", struct.pack(">I", bits))[0]
+    return _F32.unpack(_U32.pack(bits))[0]
 
 
 def stored_weight(value: float) -> float:
@@ -99,5 +162,17 @@ def quantize_weight(value: float) -> float:
     Rounding halves Lucene's truncation error (≤ 2^-9 relative instead of < 2^-8), and a rounded
     weight is stored as is: what nail-os sends is what the index holds.
     """
-    bits = min(_float_bits(value) + (1 << 14), 0x7F7F8000)  # round half up; never past the largest float
-    return _bits_float(bits >> 15 << 15)
+    bits = min(_float_bits(value) + _HALF, _LARGEST)  # round half up; never past the largest float
+    return _bits_float(bits & _KEEP)
+
+
+def quantize_weights(values: np.ndarray) -> np.ndarray:
+    """`quantize_weight` of every value at once (float64 in [0, FLOAT32_MAX] → float64), bit for bit.
+
+    The cast to float32 rounds to nearest-even as `struct.pack(">f")` does; the rest is integer arithmetic
+    on the float32 bits. Values past FLOAT32_MAX would become inf here where `quantize_weight` raises:
+    callers check the range first.
+    """
+    bits = np.asarray(values, dtype=np.float64).astype(np.float32).view(np.uint32)
+    bits = np.minimum(bits + np.uint32(_HALF), np.uint32(_LARGEST)) & np.uint32(_KEEP)
+    return bits.view(np.float32).astype(np.float64)

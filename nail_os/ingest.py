@@ -9,6 +9,9 @@
   own 429 loop is not used, so that each retry is counted and logged the same way.
 - A document the cluster or our checks refuse goes to the rejects file with file, line, id and
   reason; the run goes on unless `strict`.
+- With `overlap` (the default), one background thread sends chunk i while the main thread reads,
+  checks and encodes chunk i+1 (a queue of one chunk). The single sender acknowledges chunks in input
+  order, so the state file still marks a prefix of the input and a resume stays exact.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import hashlib
 import json
 import logging
 import os
+import queue
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from nail_os.corpus import Record
-from nail_os.documents import DocumentError, check_record, nail_features, to_document
+from nail_os.documents import DocumentError, check_record, document_json, nail_features, to_document
 from nail_os.encoders import SparseEncoder
 from nail_os.engines import engine_of
 from nail_os.mapping import DEFAULT_NAIL_FIELD, check_nail_field
@@ -60,6 +65,8 @@ class IngestOptions:
     max_backoff: float = 60.0
     request_timeout: float = 120.0
     refresh: bool = True
+    # Send chunk i on a background thread while chunk i+1 is prepared (checked, encoded, turned into actions).
+    overlap: bool = True
 
 
 @dataclass
@@ -93,25 +100,36 @@ class _Rejects:
 
     def __init__(self, path: Path | None, append: bool) -> None:
         self.path, self.append, self.handle = path, append, None
+        # Both the main thread (checks) and the sender (the cluster's refusals) write here.
+        self.lock = threading.Lock()
 
     def write(self, record: Record, reason: str) -> None:
         if self.path is None:
             return
-        if self.handle is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.handle = open(self.path, "a" if self.append else "w", encoding="utf-8")
-        entry = {"source": record.source, "line": record.line, "id": record.doc_id, "reason": reason,
-                 "record": record.raw}
-        self.handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        entry = {
+            "source": record.source,
+            "line": record.line,
+            "id": record.doc_id,
+            "reason": reason,
+            "record": record.raw,
+        }
+        line = json.dumps(entry, ensure_ascii=False) + "\n"
+        with self.lock:
+            if self.handle is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.handle = open(self.path, "a" if self.append else "w", encoding="utf-8")
+            self.handle.write(line)
 
     def flush(self) -> None:
-        if self.handle:
-            self.handle.flush()
-            os.fsync(self.handle.fileno())
+        with self.lock:
+            if self.handle:
+                self.handle.flush()
+                os.fsync(self.handle.fileno())
 
     def close(self) -> None:
-        if self.handle:
-            self.handle.close()
+        with self.lock:
+            if self.handle:
+                self.handle.close()
 
 
 class Ingester:
@@ -131,6 +149,7 @@ class Ingester:
         self.tokenizer = tokenizer or (encoder.tokenizer if encoder else None)
         self.report = IngestReport(rejects_path=options.rejects_path)
         self.seen_ids: set[bytes] = set()
+        self._report_lock = threading.Lock()  # rejects are counted on both threads
 
     def run(self, records: Iterable[Record], *, total: int | None = None, show_progress: bool = True) -> IngestReport:
         opts = self.options
@@ -148,14 +167,33 @@ class Ingester:
             self._is_duplicate(record)
         self.report.skipped = done
         position = done
+
+        def deliver(prepared: _Prepared, position: int, size: int) -> None:
+            """Send one prepared chunk; once it is acknowledged, record the input position it completes."""
+            self._deliver(prepared, rejects)
+            rejects.flush()
+            self._save_state({"position": position, "index": opts.index})
+            bar.update(size)
+            bar.set_postfix(docs_s=f"{self.report.indexed / max(time.monotonic() - started, 1e-9):.0f}")
+
+        sender = _Sender(deliver) if opts.overlap else None
         try:
             for chunk in _chunks(stream, opts.chunk_size):
-                self._process(chunk, rejects)
+                prepared = self._prepare(chunk, rejects)
                 position += len(chunk)
-                rejects.flush()
-                self._save_state({"position": position, "index": opts.index})
-                bar.update(len(chunk))
-                bar.set_postfix(docs_s=f"{self.report.indexed / max(time.monotonic() - started, 1e-9):.0f}")
+                if sender is None:
+                    deliver(prepared, position, len(chunk))
+                else:
+                    sender.put(prepared, position, len(chunk))
+            if sender is not None:
+                sender.finish()
+        except BaseException as exc:
+            if sender is not None:
+                # The chunks already handed over are still sent (an Exception here is the main thread's own, say
+                # a --strict reject); on Ctrl-C only the request in flight is finished. Either way the state
+                # file keeps marking what was acknowledged.
+                sender.stop(drain=isinstance(exc, Exception))
+            raise
         finally:
             bar.close()
             rejects.close()
@@ -165,8 +203,11 @@ class Ingester:
         self._clear_state()
         return self.report
 
-    # -- one chunk: check, encode, build actions, send -----------------------------------------
+    # -- one chunk: check, encode, build actions (main thread); send (the sender) -----------------
     def _process(self, chunk: list[Record], rejects: _Rejects) -> None:
+        self._deliver(self._prepare(chunk, rejects), rejects)
+
+    def _prepare(self, chunk: list[Record], rejects: _Rejects) -> _Prepared:
         good: list[Record] = []
         for record in chunk:
             reason = self._check(record)
@@ -185,10 +226,14 @@ class Ingester:
                 continue
             actions[record.doc_id] = action  # type: ignore[index]
             by_id[record.doc_id] = record  # type: ignore[index]
-        refused = self._send(list(actions.values()))
+        return _Prepared(list(actions.values()), by_id)
+
+    def _deliver(self, prepared: _Prepared, rejects: _Rejects) -> None:
+        refused = self._send(prepared.actions)
         for doc_id, reason in refused:
-            self._reject(by_id[doc_id], reason, rejects)
-        self.report.indexed += len(actions) - len(refused)
+            self._reject(prepared.by_id[doc_id], reason, rejects)
+        with self._report_lock:
+            self.report.indexed += len(prepared.actions) - len(refused)
 
     def _check(self, record: Record) -> str | None:
         needs_text = record.features is None and self.encoder is not None
@@ -234,23 +279,33 @@ class Ingester:
         for record, encoding in zip(records, encodings, strict=True):
             if len(encoding.ids) + 2 > max_length:
                 self.report.truncated += 1
-                log.info("%s truncated: %d tokens, the encoder reads the first %d", record.where,
-                         len(encoding.ids) + 2, max_length)
+                log.info(
+                    "%s truncated: %d tokens, the encoder reads the first %d",
+                    record.where,
+                    len(encoding.ids) + 2,
+                    max_length,
+                )
 
     def _action(self, record: Record, weights: dict[str, float] | None) -> dict[str, Any]:
         opts = self.options
         if opts.update:
             features = nail_features(weights or {}, self.tokenizer, top_k=opts.top_k, max_ratio=opts.max_ratio)
-            return {"_op_type": "update", "_index": opts.index, "_id": record.doc_id,
-                    "doc": {opts.nail_field: features}}
-        doc = to_document(record, weights, self.tokenizer, nail_field=opts.nail_field, top_k=opts.top_k,
-                          max_ratio=opts.max_ratio)
-        return {"_op_type": "index", "_index": opts.index, "_id": record.doc_id, "_source": doc}
+            return {
+                "_op_type": "update",
+                "_index": opts.index,
+                "_id": record.doc_id,
+                "doc": {opts.nail_field: features},
+            }
+        doc = to_document(
+            record, weights, self.tokenizer, nail_field=opts.nail_field, top_k=opts.top_k, max_ratio=opts.max_ratio
+        )
+        return {"_op_type": "index", "_index": opts.index, "_id": record.doc_id, "_source": document_json(doc)}
 
     def _reject(self, record: Record, reason: str, rejects: _Rejects) -> None:
-        self.report.rejected += 1
         kind = reason.split(":")[0][:60]
-        self.report.reasons[kind] = self.report.reasons.get(kind, 0) + 1
+        with self._report_lock:
+            self.report.rejected += 1
+            self.report.reasons[kind] = self.report.reasons.get(kind, 0) + 1
         log.warning("%s rejected: %s", record.where, reason)
         rejects.write(record, reason)
         if self.options.strict:
@@ -267,14 +322,19 @@ class Ingester:
             if attempt:
                 delay = min(opts.max_backoff, opts.initial_backoff * 2 ** (attempt - 1))
                 self.report.retries += 1
-                log.warning("retry %d/%d of %d documents in %.1fs: %s", attempt, opts.max_retries,
-                            len(pending), delay, last_error)
+                log.warning(
+                    "retry %d/%d of %d documents in %.1fs: %s",
+                    attempt,
+                    opts.max_retries,
+                    len(pending),
+                    delay,
+                    last_error,
+                )
                 time.sleep(delay)
             by_id = {a["_id"]: a for a in pending}
             retry: list[dict[str, Any]] = []
             try:
-                for _ok, item in self.engine.streaming_bulk(self.client, pending,
-                                                            request_timeout=opts.request_timeout):
+                for _ok, item in self.engine.streaming_bulk(self.client, pending, request_timeout=opts.request_timeout):
                     _op, info = item.popitem()
                     status, reason = info.get("status", 0), _reason(info.get("error"))
                     if status in RETRYABLE_STATUS:
@@ -292,9 +352,11 @@ class Ingester:
             pending = retry
         hint = ""
         if "cluster_block_exception" in last_error:
-            hint = (f" The index is blocked (a disk past the flood-stage watermark sets "
-                    f"index.blocks.read_only_allow_delete): free disk space or lift the block with "
-                    f"PUT /{opts.index}/_settings {{\"index.blocks.read_only_allow_delete\": null}}.")
+            hint = (
+                f" The index is blocked (a disk past the flood-stage watermark sets "
+                f"index.blocks.read_only_allow_delete): free disk space or lift the block with "
+                f'PUT /{opts.index}/_settings {{"index.blocks.read_only_allow_delete": null}}.'
+            )
         raise IngestError(
             f"gave up on {len(pending)} documents of index {opts.index!r} after {opts.max_retries} retries; "
             f"last error: {last_error}.{hint} Progress is saved: run the same command again to resume."
@@ -323,6 +385,61 @@ class Ingester:
         path = self.options.state_path
         if path is not None and path.is_file():
             path.unlink()
+
+
+@dataclass
+class _Prepared:
+    """One chunk ready to send: its bulk actions and the records they came from, by id."""
+
+    actions: list[dict[str, Any]]
+    by_id: dict[str, Record]
+
+
+class _Sender:
+    """The one thread that sends prepared chunks, in the order they were put, one chunk queued at most.
+
+    An exception on the sender is kept and re-raised on the main thread at its next `put` and at `finish`;
+    after it, queued chunks are dropped unsent (their positions never reach the state file).
+    """
+
+    def __init__(self, deliver: Any) -> None:
+        self.deliver = deliver
+        self.queue: queue.Queue[tuple[_Prepared, int, int] | None] = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+        self.abort = False
+        self.thread = threading.Thread(target=self._loop, name="nail-os-bulk", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is not None or self.abort:
+                continue  # keep draining, so that a put on the main thread never blocks
+            try:
+                self.deliver(*item)
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                self.error = exc
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def put(self, prepared: _Prepared, position: int, size: int) -> None:
+        self._raise()
+        self.queue.put((prepared, position, size))
+        self._raise()
+
+    def finish(self) -> None:
+        """Wait until every chunk put is sent; re-raise the sender's exception if there was one."""
+        self.queue.put(None)
+        self.thread.join()
+        self._raise()
+
+    def stop(self, *, drain: bool) -> None:
+        """The main thread is failing: send what is queued (`drain`) or only finish the request in flight."""
+        self.abort = not drain
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
 
 
 def _reason(error: Any) -> str:
@@ -367,8 +484,9 @@ class LazyEncoder:
         self.model, self.tokenizer, self.device = model, tokenizer, device
         self._encoder: SparseEncoder | None = None
 
-    def encode_documents(self, texts: list[str], *, batch_size: int = 32, show_progress: bool = False
-                         ) -> list[dict[str, float]]:
+    def encode_documents(
+        self, texts: list[str], *, batch_size: int = 32, show_progress: bool = False
+    ) -> list[dict[str, float]]:
         if self._encoder is None:
             from nail_os.encoders import load_encoder
             from nail_os.registry import resolve_model_dir
@@ -411,6 +529,12 @@ def ingest_source(
     if options.state_path is None:
         options.state_path = default_state_path(source, options.index, options.update)
     encoder = LazyEncoder(model, tokenizer, device) if encode else None
-    return ingest(client, read_corpus(source), options, encoder=encoder, tokenizer=tokenizer,
-                  total=count_lines(source), show_progress=show_progress)
-
+    return ingest(
+        client,
+        read_corpus(source),
+        options,
+        encoder=encoder,
+        tokenizer=tokenizer,
+        total=count_lines(source),
+        show_progress=show_progress,
+    )

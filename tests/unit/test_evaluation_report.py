@@ -6,7 +6,7 @@ import json
 
 from nail_os.evaluation import EvalResult
 from nail_os.evaluation_metrics import read_run
-from nail_os.report import quality_table, render_markdown, summary_table, write_results, write_summary
+from nail_os.report import mean_table, quality_table, render_markdown, summary_table, write_results, write_summary
 
 
 def scores(ndcg: float) -> dict[str, float]:
@@ -84,3 +84,13 @@ def test_files_and_summary(tmp_path):
 def test_summary_table_rows_per_dataset_and_mode():
     table = summary_table([make_results("a"), make_results("b")])
     assert len(table.splitlines()) == 2 + 2 * 3
+
+
+def test_mean_table_averages_datasets_and_names_the_weakest():
+    weak = make_results("weak")
+    weak["quality"]["hybrid"] = scores(0.61)  # +0.01 over its BM25, where "a" has +0.10
+    table = mean_table([make_results("a"), weak])
+    rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()[2:]}
+    assert set(rows) == {"bm25", "nail", "hybrid (w=1, fixed)"}
+    assert "| 0.6550 | +0.0550 | +0.0100 (weak) | 0.9000 |" in rows["hybrid (w=1, fixed)"]
+    assert "| 0.6500 | +0.0500 | +0.0500 (a) |" in rows["nail"]
