@@ -2,6 +2,7 @@
 
     python eval/bench_encode.py cpu --threads 2                  # here: splade-tiny and NAIL-MiniLM, fp32 / bf16
     python eval/bench_encode.py gpu --model <folder|minilm>      # on the H100 (writes bench_encode_gpu.json)
+    python eval/bench_encode.py report                           # here: bench_encode_gpu.{md,png} from those JSONs
     python eval/bench_encode.py --corpus debian-descriptions     # encode a corpus for the other benches
 
 Documents are SciFact abstracts (title + text) truncated at 256 tokens, the model's max_length: mean ~240
@@ -217,6 +218,54 @@ def _attention(enc: DocumentEncoder) -> str:
     return str(getattr(model.encoder.config, "_attn_implementation", "?"))
 
 
+GPU_RUNS = {  # the GPU results brought back from the device machine, by label
+    "shipped nail-minilm (pooling)": "bench_encode_gpu_shipped.json",
+    "NAIL-MiniLM decoder (untrained)": "bench_encode_gpu_nail.json",
+}
+
+
+def run_report(args: argparse.Namespace) -> None:
+    """bench_encode_gpu.{md,png} from the JSON the gpu runs wrote (this CPU machine has matplotlib, the GPU
+    machine's results come back as JSON): docs/s against batch size, model alone and the encode call."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sys.path.insert(0, str(HERE))
+    from bench_common import RESULTS
+
+    runs = {label: json.loads((RESULTS / name).read_text()) for label, name in GPU_RUNS.items()
+            if (RESULTS / name).is_file()}
+    md = ["# Encode throughput, GPU", "",
+          "bf16, SciFact documents truncated at 256 tokens. *alone*: one batch already on the GPU, forward + top-k, "
+          "one sync at the end; *call*: `DocumentEncoder.encode_documents` (tokenize, batches, top-k, copy back, "
+          "dicts). MFU against a bf16 8192^3 GEMM on the same card. Analysis: performance.md, section 3. The decoder "
+          "rows come from two runs made before the encode call's fixes (64-token widths; the first also before "
+          "double-buffering); the shipped model's rows after both.", "",
+          "| model | compile | batch | alone docs/s | alone MFU | call docs/s | call MFU | GFLOP/doc |",
+          "|---|---|---|---|---|---|---|---|"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, result in runs.items():
+        rows = [r for r in result["rows"] if "forward_docs_per_s" in r]
+        for r in rows:
+            md.append(f"| {label} | {r['compile']} | {r['batch_size']} | {r['forward_docs_per_s']:,.0f} | "
+                      f"{r['forward_mfu']:.1%} | {r['docs_per_s']:,.0f} | {r['mfu']:.1%} | {r['gflop_per_doc']:.1f} |")
+        eager = sorted((r for r in rows if not r["compile"]), key=lambda r: r["batch_size"])
+        line = ax.plot([r["batch_size"] for r in eager], [r["forward_docs_per_s"] for r in eager], "o-",
+                       label=f"{label}: alone")[0]
+        ax.plot([r["batch_size"] for r in eager], [r["docs_per_s"] for r in eager], "s--", color=line.get_color(),
+                label=f"{label}: encode call")
+    device = next(iter(runs.values()))["device"] if runs else "?"
+    md += ["", f"Device: {device}; torch {next(iter(runs.values()))['torch'] if runs else '?'}."]
+    ax.set(xscale="log", xlabel="batch size", ylabel="docs/s", title=f"Encode throughput, {device}, bf16")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    (RESULTS / "bench_encode_gpu.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    fig.savefig(RESULTS / "bench_encode_gpu.png", dpi=120)
+    print("\n".join(md))
+
+
 def run_corpus(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(HERE))
     from bench_common import CACHE
@@ -236,7 +285,7 @@ def run_corpus(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("where", nargs="?", choices=("cpu", "gpu"), default=None)
+    parser.add_argument("where", nargs="?", choices=("cpu", "gpu", "report"), default=None)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--docs", type=int, default=256)
     parser.add_argument("--model", default="minilm")
@@ -252,6 +301,8 @@ def main() -> None:
         run_corpus(args)
     elif args.where == "gpu":
         run_gpu(args)
+    elif args.where == "report":
+        run_report(args)
     else:
         run_cpu(args)
 
