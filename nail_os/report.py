@@ -261,6 +261,33 @@ def mean_table(all_results: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _means(all_results: Sequence[Mapping[str, Any]], mode: str, measure: str) -> float:
+    return sum(r["quality"][mode][measure] for r in all_results) / len(all_results)
+
+
+def models_table(results_dir: Path, all_results: Sequence[Mapping[str, Any]]) -> str | None:
+    """This folder's model next to the runs of other models in its subfolders (`<model>/<dataset>/results.json`,
+    e.g. `NAIL_OS_RESULTS=eval/results/splade-tiny eval/run_all --model splade-tiny`), means over datasets."""
+    others = {}
+    for sub in sorted(p for p in results_dir.iterdir() if p.is_dir()):
+        found = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(sub.glob("*/results.json"))]
+        found = [r for r in found if {"model", "quality", "dataset"} <= r.keys()]  # not training/'s results
+        if found:
+            others[sub.name] = found
+    if not others:
+        return None
+    lines = ["| model | datasets | BM25 nDCG@10 | NAIL nDCG@10 | NAIL R@100 | hybrid (w=1) nDCG@10 | hybrid R@100 "
+             "| NAIL postings/doc |", "|---|---|---|---|---|---|---|---|"]
+    for name, results in [(all_results[0]["model"], all_results), *others.items()]:
+        label = name if results is all_results else f"[{Path(results[0]['model']).name}]({name}/README.md)"
+        postings = sum(r["features"]["postings_per_doc"]["mean"] for r in results) / len(results)
+        lines.append(f"| {label} | {len(results)} | {_means(results, 'bm25', 'nDCG@10'):.4f} | "
+                     f"{_means(results, 'nail', 'nDCG@10'):.4f} | {_means(results, 'nail', 'R@100'):.4f} | "
+                     f"{_means(results, 'hybrid', 'nDCG@10'):.4f} | {_means(results, 'hybrid', 'R@100'):.4f} | "
+                     f"{postings:.0f} |")
+    return "\n".join(lines)
+
+
 def efficiency_table(all_results: Sequence[Mapping[str, Any]]) -> str:
     head = ["dataset", "docs", "BM25-only MB", "BM25+NAIL MB", "NAIL bytes/doc", "postings/doc", "tokens/query",
             "exact top-10", "run s"]
@@ -320,6 +347,8 @@ def write_summary(results_dir: str | Path, *, run_info: Mapping[str, Any] | None
         "Per dataset:", summary_table(all_results),
         f"† p < {ALPHA} against BM25 on per-query nDCG@10 (paired randomisation test). p50 × BM25: median client "
         "latency of the mode divided by BM25's, same node, same queries, interleaved.",
+        *(["## Models compared (means over the datasets, same node, same BM25)", table]
+          if (table := models_table(results_dir, all_results)) else []),
         "## Efficiency", efficiency_table(all_results),
         "Sizes are primary store bytes after a force-merge to one segment; the NAIL field's share is the full "
         "index minus a BM25-only index of the same documents (OpenSearch has no per-field disk usage API). "

@@ -94,3 +94,16 @@ def test_mean_table_averages_datasets_and_names_the_weakest():
     assert set(rows) == {"bm25", "nail", "hybrid (w=1, fixed)"}
     assert "| 0.6550 | +0.0550 | +0.0100 (weak) | 0.9000 |" in rows["hybrid (w=1, fixed)"]
     assert "| 0.6500 | +0.0500 | +0.0500 (a) |" in rows["nail"]
+
+
+def test_summary_compares_the_models_run_into_subfolders(tmp_path):
+    write_results(EvalResult(make_results("a"), {}), tmp_path / "a", {}, plots=False)
+    assert "## Models compared" not in write_summary(tmp_path).read_text()
+    other = make_results("a")
+    other["model"], other["quality"]["nail"] = "/models/other-model", scores(0.5)
+    write_results(EvalResult(other, {}), tmp_path / "other" / "a", {}, plots=False)
+    (tmp_path / "training" / "run").mkdir(parents=True)  # a training run's results.json is not an eval's
+    (tmp_path / "training" / "run" / "results.json").write_text('{"test": {}}')
+    text = write_summary(tmp_path).read_text()
+    assert "| splade-tiny | 1 | 0.6000 | 0.6500 | 0.9000 | 0.7000 | 0.9000 | 200 |" in text
+    assert "| [other-model](other/README.md) | 1 | 0.6000 | 0.5000 |" in text and "training" not in text
