@@ -11,6 +11,7 @@ vocabulary through the real node.
 from __future__ import annotations
 
 import math
+import numbers
 import struct
 from typing import Any
 
@@ -75,15 +76,18 @@ def _checked_features(weights: dict[str, float], tokenizer: Tokenizer) -> dict[s
         token_id = tokenizer.token_to_id(token)
         if token_id is None:
             raise FeatureError(f"token {token!r} is not in the model's vocabulary")
-        try:
-            value = float(weight)
-        except (TypeError, ValueError):
-            raise FeatureError(f"weight for token {token!r} is {weight!r}, not a number") from None
+        # JSON true/false and "0.5" would pass float(): a weight must be a number in the JSON itself.
+        if isinstance(weight, (bool, str, bytes)) or not isinstance(weight, numbers.Real):
+            raise FeatureError(f"weight for token {token!r} is {weight!r}, not a number")
+        value = float(weight)
         if math.isnan(value) or math.isinf(value) or value < 0:
             raise FeatureError(f"weight for token {token!r} is {value}; rank_features needs a finite value > 0")
         if value >= FLOAT_MIN_NORMAL:
             items.append((to_feature_name(token_id), quantize_weight(value)))
     return dict(items)
+
+
+_PLAIN_NUMBERS = {float, int}
 
 
 def _fast_features(weights: dict[str, float], tokenizer: Tokenizer) -> dict[str, float] | None:
@@ -98,6 +102,8 @@ def _fast_features(weights: dict[str, float], tokenizer: Tokenizer) -> dict[str,
     try:
         keys = [names[token] for token in weights]
     except (KeyError, TypeError):
+        return None
+    if not set(map(type, weights.values())) <= _PLAIN_NUMBERS:  # bools, strings, numpy scalars: checked path
         return None
     try:
         values = np.array(list(weights.values()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import struct
 
 import numpy as np
@@ -147,10 +148,13 @@ def test_fast_path_refuses_what_the_reference_refuses(tokenizer, weights, messag
         token_features(weights, tokenizer)
 
 
-def test_values_the_reference_accepts_but_numpy_would_not(tokenizer):
-    # numeric strings, all-int and all-bool weights take the reference path and keep its results
-    for weights in ({"coffee": "1.5", "tea": 2.0}, {"coffee": 1, "tea": 2}, {"coffee": True}):
-        assert token_features(weights, tokenizer) == _checked_features(weights, tokenizer)
+def test_int_weights_are_numbers_but_json_strings_and_booleans_are_not(tokenizer):
+    ints = {"coffee": 1, "tea": 2.0}
+    assert token_features(ints, tokenizer) == _checked_features(ints, tokenizer) == {"4157": 1.0, "5572": 2.0}
+    # float("1.5") and float(True) would pass: a weight must be a JSON number, on both paths alike
+    for bad in ("1.5", True, False, None, [1.0]):
+        with pytest.raises(FeatureError, match=f"weight for token 'coffee' is {re.escape(repr(bad))}, not a number"):
+            token_features({"tea": 2.0, "coffee": bad}, tokenizer)
 
 
 def test_too_large_and_surrogate_still_become_document_errors(tokenizer):
