@@ -201,10 +201,10 @@ def prepare_index(
     client.indices.delete(index=index, ignore_unavailable=True)
     create_index(client, index, nail_field=nail_field, meta=identity)
     encoder = CapturingEncoder(LazyEncoder(model, tokenizer, device), tokenizer)
-    table = load_encoded(features) if features is not None else None
+    table = load_encoded(features) if features is not None else {}
 
-    def corpus() -> Iterator[Record]:
-        return read_corpus(source) if features is None else _with_features(source, table or {}, features)
+    def corpus() -> Iterator[Record]:  # read twice: once to ingest, once to rebuild what was ingested
+        return read_corpus(source) if features is None else _with_features(source, table, features)
 
     rejects = cache_dir() / f"{index}.rejects.jsonl"
     options = IngestOptions(index=index, nail_field=nail_field, resume=False, rejects_path=rejects, state_path=None)
