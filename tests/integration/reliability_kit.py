@@ -10,7 +10,9 @@ import hashlib
 import json
 import math
 import shutil
+import signal
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -25,6 +27,25 @@ from opensearchpy import OpenSearch, helpers
 from nail_os.corpus import Record, read_corpus
 from nail_os.documents import nail_features
 from nail_os.tokens import Tokenizer
+
+
+def kill_ingest_after(cmd: list[str], env: dict[str, str], cwd: Path, at: int, *, timeout: float,
+                      poll: float = 0.2) -> int:
+    """Start the ingest CLI `cmd`, SIGKILL it once its resume state (under `$XDG_CACHE_HOME/nail-os/ingest`)
+    marks `at` documents done, and return the position the state file kept: what a rerun must skip."""
+    state_dir = Path(env["XDG_CACHE_HOME"]) / "nail-os" / "ingest"
+    first = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and first.poll() is None:
+        states = list(state_dir.glob("*.json")) if state_dir.is_dir() else []
+        if states and json.loads(states[0].read_text()).get("position", 0) >= at:
+            break
+        time.sleep(poll)
+    assert first.poll() is None, f"ingest ended before it could be killed: {first.communicate()}"
+    first.send_signal(signal.SIGKILL)  # no shutdown hook, no flush: a crash or the OOM killer
+    first.wait()
+    return int(json.loads(next(state_dir.glob("*.json")).read_text())["position"])
+
 
 # Tokens kept per pseudo-encoded document: the order of a SPLADE/NAIL document's non-zero weights.
 PSEUDO_TOP_K = 64

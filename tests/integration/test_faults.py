@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -33,6 +32,7 @@ from .reliability_kit import (
     assert_exactly_once,
     encoded_corpus,
     gated,
+    kill_ingest_after,
     record_row,
     write_jsonl,
 )
@@ -146,18 +146,7 @@ def test_ingest_process_killed_and_rerun(client, node_url, data, tokenizer, tmp_
         "--rejects",
         str(tmp_path / "rejects.jsonl"),
     ]
-    first = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    state_dir = tmp_path / "cache" / "nail-os" / "ingest"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and first.poll() is None:
-        states = list(state_dir.glob("*.json")) if state_dir.is_dir() else []
-        if states and json.loads(states[0].read_text()).get("position", 0) >= 1000:
-            break
-        time.sleep(0.02)
-    assert first.poll() is None, f"ingest ended before it could be killed: {first.communicate()}"
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    done_before = json.loads(next(state_dir.glob("*.json")).read_text())["position"]
+    done_before = kill_ingest_after(cmd, env, tmp_path, 1000, timeout=120, poll=0.02)
     assert 1000 <= done_before < len(records)
 
     second = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -16,6 +14,7 @@ from nail_os.cli.main import main
 from nail_os.corpus import read_corpus
 
 from ..conftest import ROOT
+from .reliability_kit import kill_ingest_after
 
 pytestmark = pytest.mark.integration
 
@@ -67,19 +66,9 @@ def test_killed_run_resumes_without_duplicates(engine_client, engine_url, engine
     corpus = data / "nfcorpus"
     cmd = [sys.executable, "-m", "nail_os", "--url", node_url, "ingest", str(corpus), "--index", index_name,
            "--model", "splade-tiny", "--chunk-size", "100", "--rejects", str(tmp_path / "rejects.jsonl")]
-    first = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    state_dir = tmp_path / "cache" / "nail-os" / "ingest"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and first.poll() is None:
-        states = list(state_dir.glob("*.json")) if state_dir.is_dir() else []
-        if states and json.loads(states[0].read_text()).get("position", 0) >= 1000:
-            break
-        time.sleep(0.2)
-    assert first.poll() is None, f"ingest ended before it could be killed: {first.communicate()}"
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    done_before = json.loads(next(state_dir.glob("*.json")).read_text())["position"]
+    done_before = kill_ingest_after(cmd, env, tmp_path, 1000, timeout=300)
     assert 1000 <= done_before < 3633
+    state_dir = tmp_path / "cache" / "nail-os" / "ingest"
 
     second = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr
