@@ -18,6 +18,7 @@ import multiprocessing as mp
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from bench_common import client, machine, write_results
@@ -116,13 +117,20 @@ def pipeline(url: str, n_docs: int) -> dict[str, Any]:
         fresh = [Record(source=r.source, line=r.line, doc_id=r.doc_id, title=r.title, text=r.text) for r in records]
         started = time.monotonic()
         encode_s = 0.0
-        if mode == "sequential":
+
+        def encoded_chunks(fresh: list[Record] = fresh) -> Iterator[list[Record]]:
+            """The records chunk by chunk, each encoded (and its time added to encode_s) as it is asked for."""
+            nonlocal encode_s
             for i in range(0, len(fresh), chunk):
                 part = fresh[i : i + chunk]
                 t0 = time.monotonic()
                 for r, f in zip(part, encoder.encode_documents([r.full_text for r in part]), strict=True):
                     r.features = f
                 encode_s += time.monotonic() - t0
+                yield part
+
+        if mode == "sequential":
+            for part in encoded_chunks():
                 ingest(os_client, part, options, tokenizer=tokenizer, show_progress=False)
         else:
             # A bounded queue of 2 chunks: encoding runs at most two chunks ahead of the bulk thread.
@@ -134,12 +142,7 @@ def pipeline(url: str, n_docs: int) -> dict[str, Any]:
 
             sender = threading.Thread(target=send, args=(todo, options))
             sender.start()
-            for i in range(0, len(fresh), chunk):
-                part = fresh[i : i + chunk]
-                t0 = time.monotonic()
-                for r, f in zip(part, encoder.encode_documents([r.full_text for r in part]), strict=True):
-                    r.features = f
-                encode_s += time.monotonic() - t0
+            for part in encoded_chunks():
                 todo.put(part)
             todo.put(None)
             sender.join()

@@ -90,6 +90,29 @@ def render_opensearch_yml(node: NodeSpec, cluster: list[NodeSpec], extra: dict[s
     `plugins.security.*` here: the integ-test distribution has no security plugin, and OpenSearch refuses
     settings of plugins it does not have. `indices.query.bool.max_clause_count` keeps its default.
     """
+    own = {
+        # seccomp may be unavailable in containers; on loopback a failure would only warn, this keeps the log
+        # quiet and the behaviour the same on every machine.
+        "bootstrap.system_call_filter": False,
+    }
+    # `extra`: static node settings a caller needs (the fault tests shrink `thread_pool.write.*` to provoke 429s).
+    return _render_yml(node, cluster, own, "cluster.initial_cluster_manager_nodes", extra)
+
+
+def render_elasticsearch_yml(node: NodeSpec, cluster: list[NodeSpec], extra: dict[str, object] | None = None) -> str:
+    """elasticsearch.yml for one node of a loopback Elasticsearch 8.x cluster; `extra` settings win.
+
+    As for OpenSearch, binding to 127.0.0.1 turns the bootstrap checks into warnings. The integ-test zip ships
+    x-pack-security, which 8.x enables by default (TLS plus a generated password): the local node runs without
+    it, like the OpenSearch one. ES 8 has no `bootstrap.system_call_filter` setting any more (it refuses unknown
+    settings), and names the first masters `cluster.initial_master_nodes`.
+    """
+    return _render_yml(node, cluster, {"xpack.security.enabled": False}, "cluster.initial_master_nodes", extra)
+
+
+def _render_yml(node: NodeSpec, cluster: list[NodeSpec], own: dict[str, object], first_masters_key: str,
+                extra: dict[str, object] | None) -> str:
+    """The settings both engines take, then the engine's `own`, discovery, and `extra` last (it wins)."""
     settings: dict[str, object] = {
         "cluster.name": CLUSTER_NAME,
         "node.name": node.name,
@@ -101,48 +124,15 @@ def render_opensearch_yml(node: NodeSpec, cluster: list[NodeSpec], extra: dict[s
         # A laptop or CI disk past 90% would otherwise block shard allocation (status stays red/yellow) and,
         # past 95%, make every index read-only; a throwaway local node should not care.
         "cluster.routing.allocation.disk.threshold_enabled": False,
-        # seccomp may be unavailable in containers; on loopback a failure would only warn, this keeps the log
-        # quiet and the behaviour the same on every machine.
-        "bootstrap.system_call_filter": False,
+        **own,
     }
     if len(cluster) == 1:
         settings["discovery.type"] = "single-node"
     else:
         settings["discovery.seed_hosts"] = [f"{LOOPBACK}:{n.transport_port}" for n in cluster]
-        settings["cluster.initial_cluster_manager_nodes"] = [n.name for n in cluster]
-    # Static node settings a caller needs (the fault tests shrink `thread_pool.write.*` to provoke 429s).
+        settings[first_masters_key] = [n.name for n in cluster]
     settings.update(extra or {})
     # JSON scalars and flow lists are valid YAML, and quoting paths keeps odd characters safe.
-    lines = ["# Written by nail-os server start; rewritten on every start."]
-    lines += [f"{key}: {json.dumps(value)}" for key, value in settings.items()]
-    return "\n".join(lines) + "\n"
-
-
-def render_elasticsearch_yml(node: NodeSpec, cluster: list[NodeSpec], extra: dict[str, object] | None = None) -> str:
-    """elasticsearch.yml for one node of a loopback Elasticsearch 8.x cluster; `extra` settings win.
-
-    As for OpenSearch, binding to 127.0.0.1 turns the bootstrap checks into warnings. The integ-test zip ships
-    x-pack-security, which 8.x enables by default (TLS plus a generated password): the local node runs without
-    it, like the OpenSearch one. ES 8 has no `bootstrap.system_call_filter` setting any more (it refuses unknown
-    settings), and names the first masters `cluster.initial_master_nodes`.
-    """
-    settings: dict[str, object] = {
-        "cluster.name": CLUSTER_NAME,
-        "node.name": node.name,
-        "network.host": LOOPBACK,
-        "http.port": node.http_port,
-        "transport.port": node.transport_port,
-        "path.data": str(node.data_path),
-        "path.logs": str(node.logs_path),
-        "cluster.routing.allocation.disk.threshold_enabled": False,  # as in render_opensearch_yml
-        "xpack.security.enabled": False,
-    }
-    if len(cluster) == 1:
-        settings["discovery.type"] = "single-node"
-    else:
-        settings["discovery.seed_hosts"] = [f"{LOOPBACK}:{n.transport_port}" for n in cluster]
-        settings["cluster.initial_master_nodes"] = [n.name for n in cluster]
-    settings.update(extra or {})
     lines = ["# Written by nail-os server start; rewritten on every start."]
     lines += [f"{key}: {json.dumps(value)}" for key, value in settings.items()]
     return "\n".join(lines) + "\n"

@@ -68,6 +68,13 @@ def throttled(records, pause: float):
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
+def ingest_cli(node_url: str, source: Path, index: str, rejects: Path, *, cache: Path | None = None):
+    """`nail-os ingest SOURCE -i INDEX --model splade-tiny --rejects REJECTS`, in this process; `cache` is its
+    XDG_CACHE_HOME (the resume state)."""
+    args = ["--url", node_url, "ingest", str(source), "-i", index, "--model", "splade-tiny", "--rejects", str(rejects)]
+    return CliRunner().invoke(main, args, env={"XDG_CACHE_HOME": str(cache)} if cache else None)
+
+
 def test_node_killed_mid_ingest_and_restarted(fault_node, data, tokenizer, record_property, caplog):
     """SIGKILL the node's JVM while bulk requests flow, start it again on the same data dir: the running ingest
     rides it out on its backoff, and every acknowledged chunk survived the crash (translog fsync per request)."""
@@ -308,21 +315,7 @@ def test_mapping_conflict_fails_before_any_document(client, node_url, index_name
     properties = {"text": {"type": "text"}, **({"nail": mapping} if mapping else {})}
     client.indices.create(index=index_name, body={"mappings": {"properties": properties}})
     rejects = tmp_path / "rejects.jsonl"
-    result = CliRunner().invoke(
-        main,
-        [
-            "--url",
-            node_url,
-            "ingest",
-            str(BAD / "features.jsonl"),
-            "-i",
-            index_name,
-            "--model",
-            "splade-tiny",
-            "--rejects",
-            str(rejects),
-        ],
-    )
+    result = ingest_cli(node_url, BAD / "features.jsonl", index_name, rejects)
     assert result.exit_code == 1, result.output
     if mapping:
         assert f"index '{index_name}' maps 'nail' as '{mapping['type']}', not rank_features" in result.output
@@ -367,21 +360,7 @@ def test_conflicting_text_field_rejects_each_document_with_its_reason(
         )
     )
     rejects = tmp_path / "rejects.jsonl"
-    result = CliRunner().invoke(
-        main,
-        [
-            "--url",
-            node_url,
-            "ingest",
-            str(source),
-            "-i",
-            index_name,
-            "--model",
-            "splade-tiny",
-            "--rejects",
-            str(rejects),
-        ],
-    )
+    result = ingest_cli(node_url, source, index_name, rejects)
     assert result.exit_code == 3, result.output
     listed = {r["id"]: r["reason"] for r in map(json.loads, rejects.read_text().splitlines())}
     assert set(listed) == {"t1", "t4"}
@@ -413,25 +392,9 @@ def documents_with_a_big_one(tmp_path: Path) -> Path:
 def test_bad_input_corpus_end_to_end(client, node_url, index_name, tmp_path, record_property):
     """Every bad line is rejected with its line and reason, every good one indexed, the 1 MB document encoded
     from its start and counted as truncated; a second file of bad pre-encoded features, the same."""
-    runner = CliRunner()
     rejects = tmp_path / "rejects.jsonl"
     source = documents_with_a_big_one(tmp_path)
-    result = runner.invoke(
-        main,
-        [
-            "--url",
-            node_url,
-            "ingest",
-            str(source),
-            "-i",
-            index_name,
-            "--model",
-            "splade-tiny",
-            "--rejects",
-            str(rejects),
-        ],
-        env={"XDG_CACHE_HOME": str(tmp_path / "cache")},
-    )
+    result = ingest_cli(node_url, source, index_name, rejects, cache=tmp_path / "cache")
     assert result.exit_code == 3, result.output
     listed = [json.loads(line) for line in rejects.read_text().splitlines()]
     assert sorted(r["line"] for r in listed) == [2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 18]
@@ -450,22 +413,8 @@ def test_bad_input_corpus_end_to_end(client, node_url, index_name, tmp_path, rec
 
     features_index = f"{index_name}-f"
     try:
-        feats = runner.invoke(
-            main,
-            [
-                "--url",
-                node_url,
-                "ingest",
-                str(BAD / "features.jsonl"),
-                "-i",
-                features_index,
-                "--model",
-                "splade-tiny",
-                "--rejects",
-                str(tmp_path / "f-rejects.jsonl"),
-            ],
-            env={"XDG_CACHE_HOME": str(tmp_path / "cache")},
-        )
+        feats = ingest_cli(node_url, BAD / "features.jsonl", features_index, tmp_path / "f-rejects.jsonl",
+                           cache=tmp_path / "cache")
         assert feats.exit_code == 3, feats.output
         refused = {json.loads(line)["id"] for line in (tmp_path / "f-rejects.jsonl").read_text().splitlines()}
         kept = {"f-ok", "f-some-zero", "f-subnormal", "f-with-text"}
