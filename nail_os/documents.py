@@ -25,6 +25,9 @@ MAX_ID_BYTES = 512
 FLOAT32_MAX = 3.4028234663852886e38
 
 
+EMPTY_TEXT = "empty text: nothing to encode (title and text are empty or whitespace)"
+
+
 class DocumentError(ValueError):
     """A record that cannot become a document; the message says why."""
 
@@ -38,7 +41,7 @@ def check_record(record: Record, *, needs_text: bool) -> None:
     if len(record.doc_id.encode("utf-8")) > MAX_ID_BYTES:
         raise DocumentError(f"document id is longer than {MAX_ID_BYTES} bytes")
     if needs_text and not record.full_text:
-        raise DocumentError("empty text: nothing to encode (title and text are empty or whitespace)")
+        raise DocumentError(EMPTY_TEXT)
 
 
 def to_document(

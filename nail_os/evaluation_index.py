@@ -25,7 +25,7 @@ from typing import Any
 from opensearchpy import OpenSearch
 
 from nail_os.corpus import Record, count_lines, read_corpus, read_jsonl
-from nail_os.documents import DocumentError, nail_features
+from nail_os.documents import EMPTY_TEXT, DocumentError, nail_features
 from nail_os.efficiency import force_merge, size_breakdown, store_size
 from nail_os.encoders import SparseEncoder
 from nail_os.ingest import IngestOptions, LazyEncoder, ingest, ingest_source
@@ -109,9 +109,15 @@ def load_encoded(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _with_features(source: str, table: dict[str, dict[str, Any]], path: Path) -> Iterator[Record]:
-    """The corpus's records, each with its pre-encoded features; a document the file lacks is an error."""
+    """The corpus's records, each with its pre-encoded features; a document the file lacks is an error.
+
+    A document with no text is refused as text ingest refuses it, even if the file has features for it, so
+    that both paths index the same documents.
+    """
     for record in read_corpus(source):
-        if record.doc_id is not None and not record.error:
+        if record.doc_id is not None and not record.error and not record.full_text:
+            record.error = EMPTY_TEXT
+        elif record.doc_id is not None and not record.error:
             record.features = table.get(record.doc_id)
             if record.features is None:
                 raise EvalIndexError(f"{record.where} has no features in {path}: encode the same corpus "

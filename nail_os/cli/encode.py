@@ -64,5 +64,6 @@ def encode(corpus: str, model: str | None, output: Path, batch_size: int, shard:
     skipped = f", {report.already_done} already there" if report.already_done else ""
     others = f", {report.other_shards} in other shards" if report.other_shards else ""
     dupes = f", {report.duplicates} duplicate ids skipped" if report.duplicates else ""
+    empty = f", {report.empty} without text skipped" if report.empty else ""
     rate = f"{report.docs_per_second:.1f} docs/s"
-    click.echo(f"{report.written} documents encoded ({rate}){skipped}{others}{dupes}: {report.output}")
+    click.echo(f"{report.written} documents encoded ({rate}){skipped}{others}{dupes}{empty}: {report.output}")

@@ -222,13 +222,18 @@ class _Launched:
 
 @dataclass
 class EncodeReport:
-    """What `encode_corpus` did; `errors` are unreadable corpus lines ("file:line: problem")."""
+    """What `encode_corpus` did; `errors` are unreadable corpus lines ("file:line: problem").
+
+    `empty` counts documents with no text: they are not written, as ingest would refuse them (an encoder
+    given only [CLS] [SEP] still puts weight on tokens, which would match queries for no reason).
+    """
 
     output: Path
     written: int = 0
     already_done: int = 0
     other_shards: int = 0
     duplicates: int = 0
+    empty: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
 
@@ -317,6 +322,8 @@ def encode_corpus(
                 report.already_done += 1
             elif doc_id in seen:
                 report.duplicates += 1
+            elif not record.full_text:
+                report.empty += 1
             else:
                 seen.add(doc_id)
                 chunk.append(record)

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from nail_os.cli.main import main
 from nail_os.corpus import read_qrels
+from nail_os.documents import EMPTY_TEXT
 from nail_os.registry import resolve_model_dir
 from nail_os.tokens import Tokenizer
 
@@ -89,7 +90,8 @@ def test_eval_measures_every_mode_through_the_node(node_url, client, index_name,
     assert r2["quality"]["nail"] == r["quality"]["nail"]
 
 
-def test_eval_indexes_pre_encoded_features_instead_of_encoding(node_url, index_name, data, tmp_path, monkeypatch):
+def test_eval_indexes_pre_encoded_features_instead_of_encoding(node_url, client, index_name, data, tmp_path,
+                                                           monkeypatch):
     """`--features`: the weights a GPU machine wrote with `nail-os encode` are what the node ranks by."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     source = tiny_beir(data, tmp_path / "tiny")
@@ -105,6 +107,14 @@ def test_eval_indexes_pre_encoded_features_instead_of_encoding(node_url, index_n
     token = max(tokenizer.tokenize_query(query["text"]), key=lambda t: t.weight).token
     lines[-1]["features"] = {token: 1000.0}
     encoded.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    # Empty another filler document's title and text in the corpus, keeping its features in the file: text
+    # ingest refuses a document with no text, so `--features` must refuse it too, not index its features.
+    blank = lines[-2]["id"]
+    corpus = [json.loads(line) for line in (source / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
+    for doc in corpus:
+        if doc["_id"] == blank:
+            doc["title"], doc["text"] = "", " "
+    (source / "corpus.jsonl").write_text("".join(json.dumps(doc) + "\n" for doc in corpus), encoding="utf-8")
 
     out = tmp_path / "results"
     args = ["--url", node_url, "eval", str(source), "--model", "splade-tiny", "--index", index_name, "--out",
@@ -113,7 +123,13 @@ def test_eval_indexes_pre_encoded_features_instead_of_encoding(node_url, index_n
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     r = json.loads((out / "results.json").read_text())
-    assert r["dataset"]["documents"] == DOCS and r["options"]["features"] == str(encoded)
+    assert r["dataset"]["documents"] == DOCS - 1 and r["options"]["features"] == str(encoded)
+    ingested = r["index"]["ingest"]
+    assert (ingested["indexed"], ingested["rejected"]) == (DOCS - 1, 1), ingested
+    assert ingested["reasons"] == {"empty text": 1}
+    refused = [json.loads(line) for line in Path(ingested["rejects"]).read_text(encoding="utf-8").splitlines()]
+    assert [(entry["id"], entry["reason"]) for entry in refused] == [(blank, EMPTY_TEXT)]
+    assert not client.exists(index=index_name, id=blank), "an empty-text document was indexed from its features"
     assert r["exactness"]["unexplained_count"] == 0
     with gzip.open(out / "runs" / "nail.trec.gz", "rt") as run:
         first = next(line.split() for line in run if line.split()[0] == query["_id"])

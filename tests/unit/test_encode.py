@@ -151,6 +151,16 @@ def test_bad_lines_are_skipped_then_reported_with_file_and_line(splade: Document
     assert list(read_output(out)) == ["a", "7"]
 
 
+def test_documents_without_text_are_counted_not_encoded(splade: DocumentEncoder, tmp_path: Path):
+    # Ingest refuses a document with no text; encode must not give it weights that queries would match.
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"_id": "a", "text": "coffee"}\n{"_id": "b", "title": " ", "text": ""}\n'
+                      '{"_id": "c", "title": "tea"}\n', encoding="utf-8")
+    report = encode_corpus(splade, corpus, tmp_path / "out.jsonl", show_progress=False)
+    assert (report.written, report.empty) == (2, 1)
+    assert list(read_output(tmp_path / "out.jsonl")) == ["a", "c"]
+
+
 def test_load_model_refuses_minilm_without_a_trained_head():
     with pytest.raises(CheckpointError, match="no trained vocabulary head"):
         load_model("minilm")
