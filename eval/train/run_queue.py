@@ -19,7 +19,7 @@ from pathlib import Path
 
 
 def device_overrides(root: str) -> list[str]:
-    teachers = json.dumps({"minilm": f"{root}/minilm", "splade-tiny": f"{root}/splade-tiny"})
+    teachers = json.dumps({n: f"{root}/{n}" for n in ("minilm", "splade-tiny", "mpnet")})
     return [
         "--set", f"teacher_paths={teachers}",
         "--set", f"data_dir={root}/data",

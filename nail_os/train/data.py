@@ -307,12 +307,14 @@ def idf_weights(df: np.ndarray, num_docs: int, special_ids: Sequence[int]) -> np
     return idf
 
 
-def pad_batch(ids: Sequence[Sequence[int]], device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-    """Right-padded (with 0, BERT's [PAD]) `input_ids` and `attention_mask`, shape (B, L) each."""
+def pad_batch(
+    ids: Sequence[Sequence[int]], device: torch.device | str = "cpu", pad_id: int = 0
+) -> dict[str, torch.Tensor]:
+    """Right-padded (with `pad_id`, 0 being BERT's [PAD]) `input_ids` and `attention_mask`, shape (B, L) each."""
     import torch
 
     longest = max(len(x) for x in ids)
-    input_ids = torch.zeros((len(ids), longest), dtype=torch.long)
+    input_ids = torch.full((len(ids), longest), pad_id, dtype=torch.long)
     mask = torch.zeros((len(ids), longest), dtype=torch.long)
     for row, seq in enumerate(ids):
         input_ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)

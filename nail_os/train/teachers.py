@@ -1,6 +1,7 @@
 """Teacher scores for distillation: a dense bi-encoder and a siamese SPLADE, run once before training.
 
-- dense: all-MiniLM-L6-v2 (mean pooling, L2-normalised, cosine), the reference dense model of this project;
+- dense: all-MiniLM-L6-v2, the reference dense model of this project, and all-mpnet-base-v2, the stronger one
+  (both mean pooling, L2-normalised, cosine);
 - sparse: splade-tiny (BertForMaskedLM, max-pooled log1p(relu) over input positions, query encoded too).
 Each teacher scores every stage-2 query's candidate list once; the loop reads the scores from
 `Stage2Query.teacher` and never runs a teacher during training.
@@ -27,14 +28,19 @@ def _batches(texts: Sequence[str], batch_size: int) -> list[list[int]]:
 def dense_embeddings(
     folder: str | Path, texts: Sequence[str], device: torch.device, batch_size: int = 256, max_length: int = 256
 ) -> torch.Tensor:
-    """Mean-pooled, L2-normalised embeddings of a sentence-transformers BERT folder, shape (N, H), fp16."""
-    from nail_os.model.nail import NailModel
+    """Mean-pooled, L2-normalised embeddings of a sentence-transformers folder, shape (N, H), fp16.
 
-    model = NailModel.from_pretrained_encoder(str(folder), architecture="splade").encoder.to(device).eval()
+    Any encoder transformers knows (BERT for all-MiniLM-L6-v2, MPNet for all-mpnet-base-v2) loads through
+    AutoModel; both sentence-transformers models pool by the mean over tokens and compare by cosine.
+    """
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(folder), add_pooling_layer=False).to(device).eval()
     tok = document_tokenizer(Path(folder, "tokenizer.json").read_text(encoding="utf-8"), max_length)
+    pad_id = model.config.pad_token_id or 0  # MPNet pads with 1: its position ids skip the pad token
     out = torch.empty((len(texts), model.config.hidden_size), dtype=torch.float16, device=device)
     for idx in _batches(texts, batch_size):
-        batch = pad_batch([e.ids for e in tok.encode_batch([texts[i] for i in idx])], device)
+        batch = pad_batch([e.ids for e in tok.encode_batch([texts[i] for i in idx])], device, pad_id)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             hidden = model(**batch).last_hidden_state.float()  # shape (b, L, H)
         mask = batch["attention_mask"].unsqueeze(-1).float()
