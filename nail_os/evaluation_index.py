@@ -115,9 +115,11 @@ def _with_features(source: str, table: dict[str, dict[str, Any]], path: Path) ->
     that both paths index the same documents.
     """
     for record in read_corpus(source):
-        if record.doc_id is not None and not record.error and not record.full_text:
+        if record.doc_id is None or record.error:
+            pass  # ingest reports it
+        elif not record.full_text:
             record.error = EMPTY_TEXT
-        elif record.doc_id is not None and not record.error:
+        else:
             record.features = table.get(record.doc_id)
             if record.features is None:
                 raise EvalIndexError(f"{record.where} has no features in {path}: encode the same corpus "
