@@ -15,14 +15,13 @@ except ImportError:  # pragma: no cover - depends on the environment
     orjson = None  # type: ignore[assignment]
 
 from nail_os.corpus import Record
-from nail_os.features import FeatureError, token_features
+from nail_os.features import FLOAT32_MAX, FeatureError, token_features
 from nail_os.mapping import DEFAULT_NAIL_FIELD
 from nail_os.tokens import Tokenizer
 
 # Lucene refuses a term over 32,766 bytes, and OpenSearch's `_id` is limited to 512 bytes.
 MAX_ID_BYTES = 512
 # The largest float32: Lucene's FeatureField stores a weight as a float, so a larger one cannot be indexed.
-FLOAT32_MAX = 3.4028234663852886e38
 
 
 EMPTY_TEXT = "empty text: nothing to encode (title and text are empty or whitespace)"

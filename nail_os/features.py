@@ -109,8 +109,8 @@ def _fast_features(weights: dict[str, float], tokenizer: Tokenizer) -> dict[str,
         values = np.array(list(weights.values()))
     except (TypeError, ValueError, OverflowError):  # ragged nested values and the like
         return None
-    # float64 only when every weight is a float (ints and bools mixed in convert as float() does); strings,
-    # None, huge ints or nested values give another dtype or shape and take the reference path.
+    # float64 only when at least one weight is a float (ints mixed in convert as float() does); all-int weights
+    # and ints past int64 give another dtype and take the reference path.
     if values.dtype != np.float64 or values.shape != (len(keys),):
         return None
     if not bool(np.all((values >= 0) & (values <= FLOAT32_MAX))):  # NaN fails both comparisons

@@ -23,7 +23,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -204,9 +204,6 @@ class Ingester:
         return self.report
 
     # -- one chunk: check, encode, build actions (main thread); send (the sender) -----------------
-    def _process(self, chunk: list[Record], rejects: _Rejects) -> None:
-        self._deliver(self._prepare(chunk, rejects), rejects)
-
     def _prepare(self, chunk: list[Record], rejects: _Rejects) -> _Prepared:
         good: list[Record] = []
         for record in chunk:
@@ -402,7 +399,7 @@ class _Sender:
     after it, queued chunks are dropped unsent (their positions never reach the state file).
     """
 
-    def __init__(self, deliver: Any) -> None:
+    def __init__(self, deliver: Callable[[_Prepared, int, int], None]) -> None:
         self.deliver = deliver
         self.queue: queue.Queue[tuple[_Prepared, int, int] | None] = queue.Queue(maxsize=1)
         self.error: BaseException | None = None

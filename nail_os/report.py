@@ -241,14 +241,17 @@ def summary_table(all_results: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _means(all_results: Sequence[Mapping[str, Any]], mode: str, measure: str) -> float:
+    return sum(r["quality"][mode][measure] for r in all_results) / len(all_results)
+
+
 def mean_table(all_results: Sequence[Mapping[str, Any]]) -> str:
     """The modes every dataset has, averaged over the datasets (each dataset counts once), with Δ vs BM25 and
     the smallest per-dataset Δ: a mean can hide one dataset that loses."""
     modes = [m for m in all_results[0]["quality"] if all(m in r["quality"] for r in all_results)]
     lines = ["| mode | mean nDCG@10 | Δ vs BM25 | smallest Δ (dataset) | mean R@100 |", "|---|---|---|---|---|"]
     for mode in modes:
-        ndcg = [r["quality"][mode]["nDCG@10"] for r in all_results]
-        row = [mode_label(all_results[0], mode), _f(sum(ndcg) / len(ndcg), 4)]
+        row = [mode_label(all_results[0], mode), _f(_means(all_results, mode, "nDCG@10"), 4)]
         if "bm25" in all_results[0]["quality"] and mode != "bm25":
             deltas = [(r["quality"][mode]["nDCG@10"] - r["quality"]["bm25"]["nDCG@10"], r["dataset"]["name"])
                       for r in all_results]
@@ -256,13 +259,9 @@ def mean_table(all_results: Sequence[Mapping[str, Any]]) -> str:
             row += [f"{sum(d for d, _ in deltas) / len(deltas):+.4f}", f"{worst[0]:+.4f} ({worst[1]})"]
         else:
             row += ["", ""]
-        row.append(_f(sum(r["quality"][mode]["R@100"] for r in all_results) / len(all_results), 4))
+        row.append(_f(_means(all_results, mode, "R@100"), 4))
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
-
-
-def _means(all_results: Sequence[Mapping[str, Any]], mode: str, measure: str) -> float:
-    return sum(r["quality"][mode][measure] for r in all_results) / len(all_results)
 
 
 def models_table(results_dir: Path, all_results: Sequence[Mapping[str, Any]]) -> str | None:

@@ -7,8 +7,8 @@ Stage 1 (NAIL, arXiv 2305.14499, section 4.1, after Lee et al. 2019 and Izacard 
   the passage (disjoint so the model cannot win by copying the query's exact tokens).
 Stage 2 uses qrels train splits: a query, one positive and BM25 hard negatives (positives excluded).
 
-Text is title + " " + text, as BEIR's baselines build it. No torch here except in `pad_batch` and
-`query_matrix`, which build the tensors the loop feeds the model.
+Text is title + " " + text, as BEIR's baselines build it. No torch here except in `query_matrix`,
+which builds the query tensor the loop scores with (`model.encode.batch_tensors` pads the documents).
 """
 
 from __future__ import annotations
@@ -305,21 +305,6 @@ def idf_weights(df: np.ndarray, num_docs: int, special_ids: Sequence[int]) -> np
     idf = np.log1p((num_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
     idf[list(special_ids)] = 0.0
     return idf
-
-
-def pad_batch(
-    ids: Sequence[Sequence[int]], device: torch.device | str = "cpu", pad_id: int = 0
-) -> dict[str, torch.Tensor]:
-    """Right-padded (with `pad_id`, 0 being BERT's [PAD]) `input_ids` and `attention_mask`, shape (B, L) each."""
-    import torch
-
-    longest = max(len(x) for x in ids)
-    input_ids = torch.full((len(ids), longest), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(ids), longest), dtype=torch.long)
-    for row, seq in enumerate(ids):
-        input_ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-        mask[row, : len(seq)] = 1
-    return {"input_ids": input_ids.to(device), "attention_mask": mask.to(device)}
 
 
 def query_matrix(

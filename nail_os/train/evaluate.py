@@ -15,8 +15,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from nail_os.model.encode import batch_tensors
 from nail_os.train.bm25 import BM25Index, top_k_rows
-from nail_os.train.data import BeirDataset, document_tokenizer, pad_batch, query_bags, query_tokenizer
+from nail_os.train.data import BeirDataset, document_tokenizer, query_bags, query_tokenizer
 
 MEASURES = ("nDCG@10", "R@100")
 DEPTH = 100  # run depth: R@100 needs 100, and hybrid fusion reads both top-100 lists
@@ -38,7 +39,7 @@ def encode_corpus(
     rows, cols, vals = [], [], []
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        batch = pad_batch([encs[i].ids for i in idx], device)
+        batch = batch_tensors([encs[i].ids for i in idx], device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             weights = model(**batch).float()  # shape (b, V)
         top = weights.topk(min(cfg.top_k, weights.shape[1]), dim=-1)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nail_os.model.encode import batch_tensors
 from nail_os.train.bm25 import BM25Index
 from nail_os.train.config import TrainConfig
 from nail_os.train.data import (
@@ -36,7 +37,6 @@ from nail_os.train.data import (
     document_tokenizer,
     idf_weights,
     load_beir,
-    pad_batch,
     query_bags,
     query_matrix,
     query_tokenizer,
@@ -141,7 +141,7 @@ class Trainer:
         tok = self._doc_tok.get(max_length)
         if tok is None:
             tok = self._doc_tok[max_length] = document_tokenizer(self.model.tokenizer_json, max_length)
-        batch = pad_batch([e.ids for e in tok.encode_batch(list(texts))], self.device)
+        batch = batch_tensors([e.ids for e in tok.encode_batch(list(texts))], self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             docs = self.model(**batch)
         return docs.float()  # shape (B_d, V)

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nail_os.train.data import Stage2Query, document_tokenizer, pad_batch
+from nail_os.model.encode import batch_tensors
+from nail_os.train.data import Stage2Query, document_tokenizer
 
 
 def _batches(texts: Sequence[str], batch_size: int) -> list[list[int]]:
@@ -40,7 +41,7 @@ def dense_embeddings(
     pad_id = model.config.pad_token_id or 0  # MPNet pads with 1: its position ids skip the pad token
     out = torch.empty((len(texts), model.config.hidden_size), dtype=torch.float16, device=device)
     for idx in _batches(texts, batch_size):
-        batch = pad_batch([e.ids for e in tok.encode_batch([texts[i] for i in idx])], device, pad_id)
+        batch = batch_tensors([e.ids for e in tok.encode_batch([texts[i] for i in idx])], device, pad_id)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             hidden = model(**batch).last_hidden_state.float()  # shape (b, L, H)
         mask = batch["attention_mask"].unsqueeze(-1).float()
@@ -67,7 +68,7 @@ def splade_vectors(
     ids = torch.zeros((len(texts), top_k), dtype=torch.long, device=device)
     vals = torch.zeros((len(texts), top_k), dtype=torch.float32, device=device)
     for idx in _batches(texts, batch_size):
-        batch = pad_batch([e.ids for e in tok.encode_batch([texts[i] for i in idx])], device)
+        batch = batch_tensors([e.ids for e in tok.encode_batch([texts[i] for i in idx])], device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             weights = model(**batch).float()  # shape (b, V)
         top = weights.topk(top_k, dim=-1)
