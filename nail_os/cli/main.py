@@ -148,9 +148,9 @@ def _register() -> None:
     from nail_os.cli.ingest import ingest
     from nail_os.cli.search import query, search
     from nail_os.cli.server import server
-    from nail_os.cli.train import train
+    from nail_os.cli.train import soup, train
 
-    for command in (server, index, ingest, search, query, encode, train, eval_):
+    for command in (server, index, ingest, search, query, encode, train, soup, eval_):
         main.add_command(command)
 
 

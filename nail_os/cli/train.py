@@ -73,3 +73,26 @@ def _yaml(text: str) -> dict[str, Any]:
     except ImportError as exc:
         raise click.ClickException("YAML configs need pyyaml: pip install pyyaml (or use JSON)") from exc
     return yaml.safe_load(text)
+
+
+@click.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
+              help="Folder for the averaged model (config, fp16 weights, tokenizer, query weights).")
+def soup(models: tuple[str, ...], output: str) -> None:
+    """Average the weights of MODELS, fine-tunings of one parent checkpoint (a uniform model soup).
+
+    Score the result before shipping it, e.g. with `nail-os train` with both stages disabled:
+
+    \b
+    Example:
+      nail-os soup runs/a runs/b runs/c -o runs/soup
+      nail-os train --config configs/nail-minilm-xl.json --set init=runs/soup --set name=soup \\
+        --set stage1.enabled=false --set stage2.enabled=false
+    """
+    try:
+        from nail_os.train.soup import average_checkpoints
+    except ImportError as exc:
+        raise click.ClickException(f"averaging needs torch: pip install 'nail-os[train]' ({exc})") from exc
+    path = average_checkpoints(models, output)
+    click.echo(f"averaged {len(models)} models into {path}")

@@ -50,6 +50,10 @@ from nail_os.train.losses import (
     quadratic_warmup,
 )
 
+# The Debian held-out split does not follow cfg.seed: runs of any seed are compared on the same synopses, and a
+# run continued from a checkpoint with another seed never trains on what its parent held out.
+HELDOUT_SEED = 13
+
 
 class Logger:
     """Progress lines to stderr and train.log; step metrics to steps.jsonl."""
@@ -311,7 +315,7 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
     if "debian-descriptions" in datasets:
         deb = datasets["debian-descriptions"]
         qids = sorted(deb.qrels.get("train", {}))
-        random.Random(cfg.seed).shuffle(qids)
+        random.Random(HELDOUT_SEED).shuffle(qids)
         heldout = qids[: cfg.debian_heldout]
         deb.qrels["heldout"] = {q: deb.qrels["train"][q] for q in heldout}
         deb.qrels["train"] = {q: deb.qrels["train"][q] for q in qids[cfg.debian_heldout :]}
@@ -366,6 +370,8 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
 
     if cfg.stage1.enabled:
         run_dev("stage1")
+    elif not cfg.stage2.enabled:  # nothing to train: score `init` as it is (a checkpoint, an average of some)
+        run_dev("init")
 
     # ---------------------------------------------------------------- stage 2
     best_state: dict[str, torch.Tensor] | None = None
