@@ -38,17 +38,14 @@ def average_checkpoints(folders: Sequence[str | Path], out: str | Path) -> Path:
 def _check_same(a: NailModel, a_path: str | Path, b: NailModel, b_path: str | Path) -> None:
     # vocab_head only records how the head was first initialised ("mlm": loaded; "tied": fresh); the
     # parameters are the same either way, and a continued run says "mlm" because it loaded its parent's head.
-    def config(m: NailModel) -> dict:
-        return {k: v for k, v in m.config.to_dict().items() if k != "vocab_head"}
-
+    config_a, config_b = ({k: v for k, v in m.config.to_dict().items() if k != "vocab_head"} for m in (a, b))
     problems = []
     shapes_a = {k: tuple(v.shape) for k, v in a.state_dict().items()}
     shapes_b = {k: tuple(v.shape) for k, v in b.state_dict().items()}
     if shapes_a != shapes_b:
         problems.append(f"parameters differ: {sorted(set(shapes_a) ^ set(shapes_b))[:3] or 'shapes'}")
-    if config(a) != config(b):
-        diff = sorted(k for k in config(a) if config(a).get(k) != config(b).get(k))
-        problems.append(f"config differs in {diff}")
+    if config_a != config_b:
+        problems.append(f"config differs in {sorted(k for k in config_a if config_a[k] != config_b.get(k))}")
     if a.tokenizer_json != b.tokenizer_json:
         problems.append("tokenizer.json differs")
     if (a.query_weights or {}) != (b.query_weights or {}):

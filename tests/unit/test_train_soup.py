@@ -58,7 +58,7 @@ def test_how_the_head_was_first_initialised_does_not_matter(tmp_path: Path):
     assert NailModel.from_pretrained(average_checkpoints(folders, tmp_path / "soup")).config.vocab_head == "tied"
 
 
-def test_models_with_other_parameters_are_refused_by_name(tmp_path: Path):
+def test_models_that_do_not_fit_are_refused_by_name(tmp_path: Path):
     first = _fine_tunings(tmp_path, 1)[0]
     model = _tiny_model()
     model.config.top_k = 4  # same parameters, another config
