@@ -21,8 +21,6 @@ from nail_os.tokens import Tokenizer
 
 # Lucene refuses a term over 32,766 bytes, and OpenSearch's `_id` is limited to 512 bytes.
 MAX_ID_BYTES = 512
-# The largest float32: Lucene's FeatureField stores a weight as a float, so a larger one cannot be indexed.
-
 
 EMPTY_TEXT = "empty text: nothing to encode (title and text are empty or whitespace)"
 

@@ -281,7 +281,7 @@ def models_table(results_dir: Path, all_results: Sequence[Mapping[str, Any]]) ->
     for name, results in [(here, all_results), *others.items()]:
         model = Path(results[0]["model"]).name
         # An earlier version of this folder's model has the same name: its folder tells them apart.
-        label = name if results is all_results else f"[{name if model == here else model}]({name}/README.md)"
+        label = name if results is all_results else f"[{name if model == Path(here).name else model}]({name}/README.md)"
         postings = sum(r["features"]["postings_per_doc"]["mean"] for r in results) / len(results)
         lines.append(f"| {label} | {len(results)} | {_means(results, 'bm25', 'nDCG@10'):.4f} | "
                      f"{_means(results, 'nail', 'nDCG@10'):.4f} | {_means(results, 'nail', 'R@100'):.4f} | "
