@@ -31,7 +31,7 @@ from nail_os.engines import engine_of
 from nail_os.evaluation_metrics import MEASURES, PRIMARY, Qrels, Run, compare, per_query, score_run
 from nail_os.mapping import DEFAULT_NAIL_FIELD
 from nail_os.queries import DEFAULT_MAX_CLAUSES, MODES, Mode, QueryOptions, build_query, select_tokens
-from nail_os.search import parse_hits
+from nail_os.search import parse_hits, send
 from nail_os.tokens import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ def run_queries(client: OpenSearch, index: str, queries: Mapping[str, str], toke
     took: list[float] = []
     for qid, text in tqdm(queries.items(), desc=desc, unit="query", disable=not show_progress or None):
         body = build_query(text, tokenizer, options) | {"_source": False}
-        response = engine.search(client, index, body, {"request_cache": "false"})
+        response = send(client, index, body, {"request_cache": "false"})
         run[qid] = [(h.doc_id, h.score) for h in parse_hits(response, tokenizer)]
         took.append(float(response["took"]))
     return run, took

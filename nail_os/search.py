@@ -1,13 +1,32 @@
-"""Run a query body, parse the hits, and explain which tokens matched and what each added."""
+"""Run a query body, parse the hits, and explain which tokens matched and what each added.
+
+A search changes nothing, so `send` resends one that meets what a cluster says while it recovers or sheds load
+(see `RETRYABLE_STATUS`), and one whose answer lacks some shards, with jittered exponential backoff.
+"""
 
 from __future__ import annotations
 
+import logging
+import random
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nail_os.engines import engine_of
 from nail_os.queries import QueryOptions, build_query
 from nail_os.tokens import Tokenizer
+
+log = logging.getLogger(__name__)
+
+# No answer at all (a node died mid-request) is retried too. 429: a full search queue or a tripped circuit
+# breaker. 500: a search phase that failed on every shard copy it tried, which is how the loss of a node in
+# the middle of a search reaches the coordinating node (its copies fail until the cluster state drops them).
+# 502/503/504: a proxy, or no copy of a shard ready yet.
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+SEARCH_RETRIES = 5
+SEARCH_BACKOFF = 0.2  # seconds before the first retry; doubled for each next one, up to SEARCH_MAX_BACKOFF
+SEARCH_MAX_BACKOFF = 5.0
 
 
 @dataclass
@@ -30,10 +49,12 @@ def search(
     *,
     explain: bool = False,
     request_cache: bool | None = None,
+    retries: int = SEARCH_RETRIES,
 ) -> list[Hit]:
     """Search `index` for `text` under `options` and return the ranked hits.
 
     `client` is an OpenSearch or an Elasticsearch client; the body is built in its engine's dialect.
+    Transient failures are resent up to `retries` times (see `send`).
     """
     engine = engine_of(client)
     options = replace(options or QueryOptions(), engine=engine.NAME)
@@ -46,8 +67,60 @@ def search(
         params["include_named_queries_score"] = "true"
     if request_cache is not None:
         params["request_cache"] = str(request_cache).lower()
-    response = engine.search(client, index, body, params)
+    response = send(client, index, body, params, retries=retries)
     return parse_hits(response, tokenizer, nail_weight=options.nail_weight if options.mode == "hybrid" else 1.0)
+
+
+def send(client: Any, index: str, body: dict[str, Any], params: Mapping[str, str] | None = None, *,
+         retries: int = SEARCH_RETRIES, backoff: float = SEARCH_BACKOFF) -> dict[str, Any]:
+    """`POST /<index>/_search` with `body`, resent up to `retries` times when there is no answer, when the
+    answer is an HTTP status in `RETRYABLE_STATUS`, or when some shards failed. Other errors, and the last
+    one, are raised; an answer still missing shards after the last retry is returned (as the engine's own
+    `allow_partial_search_results` would) with a warning that names the failed shards."""
+    engine = engine_of(client)
+    why = ""
+    for attempt in range(retries + 1):
+        if attempt:
+            # Jitter: clients that failed together (a node's loss, a full queue) should not all come back at once.
+            delay = min(SEARCH_MAX_BACKOFF, backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+            log.warning("search of index %r: retry %d/%d in %.2fs: %s", index, attempt, retries, delay, why)
+            time.sleep(delay)
+        try:
+            response = engine.search(client, index, body, params)
+        except engine.errors() as exc:
+            transient = engine.is_connection_error(exc) or engine.status_code(exc) in RETRYABLE_STATUS
+            if not transient or attempt == retries:
+                raise
+            why = describe_failure(exc, engine.status_code(exc))
+            continue
+        shards = response.get("_shards") or {}
+        if not shards.get("failed"):
+            return response
+        why = shard_failures(shards)
+        if attempt == retries:
+            log.warning("search of index %r: partial results after %d retries: %s", index, retries, why)
+    return response
+
+
+def describe_failure(exc: BaseException, status: int | None) -> str:
+    """'HTTP 429 search_phase_execution_exception (fetch phase): rejected_execution_exception: ...' for an error
+    answer (the cause sits in `root_cause`, or only in `caused_by` when the fetch phase failed), else the
+    exception itself."""
+    info = getattr(exc, "info", None) or getattr(exc, "body", None)  # opensearch-py / elasticsearch-py 8
+    error = info.get("error") if isinstance(info, Mapping) else None
+    if not isinstance(error, Mapping):
+        return f"{type(exc).__name__}: {exc}"[:300]
+    cause = (error.get("root_cause") or [error.get("caused_by") or {}])[0]
+    phase = f" ({error['phase']} phase)" if error.get("phase") else ""
+    return f"HTTP {status} {error.get('type')}{phase}: {cause.get('type', '?')}: {cause.get('reason', '')}"[:300]
+
+
+def shard_failures(shards: Mapping[str, Any]) -> str:
+    """'1 of 3 shards failed: node_disconnected_exception (...)' from a response's `_shards`."""
+    failures = shards.get("failures") or [{}]
+    reason = failures[0].get("reason") or {}
+    return (f"{shards.get('failed')} of {shards.get('total')} shards failed: "
+            f"{reason.get('type', '?')} ({str(reason.get('reason', ''))[:200]})")
 
 
 def parse_hits(response: dict[str, Any], tokenizer: Tokenizer | None, *, nail_weight: float = 1.0) -> list[Hit]:

@@ -5,6 +5,9 @@ What makes that hold:
 - the client is given every node's address (opensearch-py's `hosts` list): a request whose node died is marked
   dead and, for searches (`max_retries`), resent to the next node; ingest resends the whole idempotent chunk
   itself (`nail_os.ingest`: documents are keyed by id, so a resent chunk overwrites, never duplicates);
+- a search that a surviving node answers with HTTP 500 (its query or fetch phase reached the dead node's copies
+  before the cluster state dropped them) or with failed shards is resent after a short backoff
+  (`nail_os.search.send`);
 - one replica: every shard still has a live copy, which the coordinating node fails over to (searches) or
   promotes to primary (writes wait for the new cluster state, then go through).
 """

@@ -1,9 +1,10 @@
 """Faults against the real node, with nothing lost: every document exactly once, checked by count, ids and a
 checksum over (id, features) read back from the index.
 
-Destructive tests (kill the node, starve its write queue) run on a private node of their own, with its write
-thread pool shrunk to one thread and a queue of one so that concurrent bulk requests get HTTP 429. The others
-use the session node: a proxy in front of it for slow and dropped links, index-level blocks and mappings.
+Destructive tests (kill the node, starve its queues) run on a private node of their own, with its write and
+search thread pools shrunk to one thread and a queue of one so that concurrent bulk requests and searches get
+HTTP 429. The others use the session node: a proxy in front of it for slow and dropped links, index-level
+blocks and mappings.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from click.testing import CliRunner
 
 from nail_os.cli.main import main
 from nail_os.connection import ClusterConfig, make_client
+from nail_os.corpus import read_queries
 from nail_os.ingest import Ingester, IngestError, IngestOptions, ingest
 from nail_os.mapping import create_index
+from nail_os.queries import QueryOptions
+from nail_os.search import search
 
 from ..conftest import ROOT
 from .reliability_kit import (
@@ -40,13 +44,15 @@ from .reliability_kit import (
 pytestmark = pytest.mark.integration
 
 BAD = ROOT / "tests" / "data" / "bad_inputs"
-# One write thread and a queue of one: a second concurrent bulk waits, a third is refused with 429.
-STARVED_WRITES = {"thread_pool.write.size": 1, "thread_pool.write.queue_size": 1}
+# One thread and a queue of one: a second concurrent request waits, a third is refused with 429. A search of a
+# one-shard index (every index here) is one task on the search pool, so a lone client is never refused.
+STARVED = {"thread_pool.write.size": 1, "thread_pool.write.queue_size": 1,
+           "thread_pool.search.size": 1, "thread_pool.search.queue_size": 1}
 
 
 @pytest.fixture(scope="module")
 def fault_node():
-    node = PrivateNode(settings=STARVED_WRITES)
+    node = PrivateNode(settings=STARVED)
     try:
         node.start()
     except Exception as exc:  # noqa: BLE001 - any failure to start is the test failure
@@ -223,6 +229,53 @@ def test_back_pressure_429_is_retried_until_everything_lands(fault_node, data, t
         record_property,
         "write queue full: HTTP 429 (write pool of 1 thread, queue 1; 4 concurrent ingests)",
         f"{retries} bulk retries, each logged with the 429 reason; only refused docs resent; count + checksum exact",
+        0,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_search_back_pressure_429_is_retried(fault_node, data, tokenizer, record_property, caplog):
+    """Eight clients search at once against one search thread with a queue of one: the node refuses with 429,
+    each search backs off and resends, and every client gets the hits a lone client gets."""
+    url = fault_node.start()
+    client = make_client(ClusterConfig(url=url, timeout=60))
+    client.indices.delete(index="crowded", ignore_unavailable=True)
+    create_index(client, "crowded")
+    options = IngestOptions(index="crowded", chunk_size=500, resume=False)
+    ingest(client, encoded_corpus(data / "scifact", tokenizer)[:1000], options, tokenizer=tokenizer,
+           show_progress=False)
+    queries = list(read_queries(data / "scifact" / "queries.jsonl").values())[:40]
+    hybrid = QueryOptions(mode="hybrid")
+    alone = [[h.doc_id for h in search(client, "crowded", q, tokenizer, hybrid, retries=0)] for q in queries]
+    workers = 8
+    failures: list[str] = []
+
+    def crowd(k: int) -> None:
+        own = make_client(ClusterConfig(url=url, timeout=60))
+        for query, expected in zip(queries, alone, strict=True):
+            try:
+                got = [h.doc_id for h in search(own, "crowded", query, tokenizer, hybrid, retries=12)]
+            except Exception as exc:  # noqa: BLE001 - what the user would see
+                failures.append(f"client {k}: {type(exc).__name__}: {exc}"[:300])
+                continue
+            if got != expected:
+                failures.append(f"client {k}: other hits for {query!r}")
+
+    caplog.set_level(logging.WARNING, logger="nail_os.search")
+    threads = [threading.Thread(target=crowd, args=(k,), name=f"search-{k}") for k in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=240)
+    assert not failures, failures[:3]
+    retries = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+    assert retries, "eight clients on one search thread were never refused: the node is not starved"
+    assert all("rejected" in m for m in retries), retries[:3]
+    record_row(
+        record_property,
+        "search queue full: HTTP 429 (search pool of 1 thread, queue 1; 8 concurrent clients, 320 searches)",
+        f"{len(retries)} search retries with jittered backoff; every answer equal to a lone client's",
         0,
     )
 
