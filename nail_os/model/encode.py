@@ -19,12 +19,11 @@ from typing import Literal
 
 import numpy as np
 import torch
-from tokenizers import Tokenizer as HFTokenizer
 from tqdm.auto import tqdm
 
 from nail_os.corpus import CorpusError, Record, count_lines, read_corpus
 from nail_os.model._corpus import done_ids, in_shard, parse_shard
-from nail_os.model.nail import NailModel
+from nail_os.model.nail import NailModel, document_tokenizer
 from nail_os.tokens import Tokenizer
 
 # Weights are written with 4 decimals: OpenSearch rank_features keep 9 significant bits (Lucene
@@ -41,14 +40,6 @@ _PRECISIONS: dict[str, torch.dtype | None] = {
     "bf16": torch.bfloat16,
     "fp16": torch.float16,
 }
-
-
-def document_tokenizer(tokenizer: Tokenizer, max_length: int) -> HFTokenizer:
-    """A copy of the model's tokenizer that adds [CLS]/[SEP], truncates to `max_length`, never pads."""
-    tok = HFTokenizer.from_str(tokenizer.hf.to_str())
-    tok.no_padding()
-    tok.enable_truncation(max_length)
-    return tok
 
 
 def batch_tensors(
@@ -124,7 +115,7 @@ class DocumentEncoder:
         self.top_k = min(top_k or model.config.top_k, vocab_size)
         self.max_length = max_length or model.config.max_length
         self.decimals = decimals
-        self._doc_tokenizer = document_tokenizer(self.tokenizer, self.max_length)
+        self._doc_tokenizer = document_tokenizer(self.tokenizer.hf.to_str(), self.max_length)
         self._pad_id = int(model.config.encoder.get("pad_token_id") or 0)
         # On a GPU every new batch width costs a new attention plan (cuDNN SDPA builds one per shape, about as
         # long as the batch itself): widths rounded up to 64 leave max_length / 64 shapes. Padded positions are

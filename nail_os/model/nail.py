@@ -169,7 +169,7 @@ class NailModel(nn.Module):
 
         if self.tokenizer_json is None:
             raise CheckpointError("this NailModel was built without a tokenizer.json")
-        tok = _document_tokenizer(self.tokenizer_json, max_length or self.config.max_length)
+        tok = document_tokenizer(self.tokenizer_json, max_length or self.config.max_length)
         return batch_tensors([e.ids for e in tok.encode_batch(list(texts))], device=self.special_mask.device)
 
     @property
@@ -312,8 +312,13 @@ def _dump_config(data: dict[str, Any]) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _document_tokenizer(tokenizer_json: str, max_length: int):  # -> tokenizers.Tokenizer
-    """Parsing tokenizer.json takes ~20 ms: `tokenize` in a training loop reuses one per (model, length)."""
+def document_tokenizer(tokenizer_json: str, max_length: int):  # -> tokenizers.Tokenizer
+    """The model's tokenizer set for documents: [CLS] ... [SEP], truncated to `max_length`, never padded.
+
+    all-MiniLM-L6-v2's tokenizer.json pads to a fixed 128 and truncates at 128; both are reset here. Parsing
+    tokenizer.json takes ~20 ms, so a training loop reuses one per (model, length): the tokenizer returned is
+    shared, and its settings must not be changed.
+    """
     tok = _hf_tokenizer(tokenizer_json)
     tok.no_padding()
     tok.enable_truncation(max_length)

@@ -255,19 +255,6 @@ def build_stage2_queries(
 
 
 # ---------------------------------------------------------------------------------------------- tokens
-def document_tokenizer(tokenizer_json: str, max_length: int) -> HFTokenizer:
-    """The model's tokenizer set for documents: [CLS] ... [SEP], truncated to `max_length`, no padding.
-
-    all-MiniLM-L6-v2's tokenizer.json pads to a fixed 128 and truncates at 128; both are reset here.
-    """
-    from tokenizers import Tokenizer as HFTokenizer
-
-    tok = HFTokenizer.from_str(tokenizer_json)
-    tok.no_padding()
-    tok.enable_truncation(max_length=max_length)
-    return tok
-
-
 def query_tokenizer(tokenizer_json: str) -> HFTokenizer:
     from tokenizers import Tokenizer as HFTokenizer
 

@@ -16,8 +16,9 @@ import scipy.sparse as sp
 import torch
 
 from nail_os.model.encode import batch_tensors
+from nail_os.model.nail import document_tokenizer
 from nail_os.train.bm25 import BM25Index, top_k_rows
-from nail_os.train.data import BeirDataset, document_tokenizer, query_bags, query_tokenizer
+from nail_os.train.data import BeirDataset, query_bags, query_tokenizer
 
 MEASURES = ("nDCG@10", "R@100")
 DEPTH = 100  # run depth: R@100 needs 100, and hybrid fusion reads both top-100 lists

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from nail_os.model.encode import batch_tensors
 from nail_os.train.bm25 import BM25Index
 from nail_os.train.config import TrainConfig
 from nail_os.train.data import (
@@ -34,7 +33,6 @@ from nail_os.train.data import (
     Stage2Query,
     build_stage1_pairs,
     build_stage2_queries,
-    document_tokenizer,
     idf_weights,
     load_beir,
     query_bags,
@@ -136,16 +134,11 @@ class Trainer:
         self.weights = torch.as_tensor(weights, dtype=torch.float32, device=device)  # shape (V,)
         self.special = frozenset(model.config.special_token_ids)
         self.qtok = query_tokenizer(model.tokenizer_json)
-        self._doc_tok: dict[int, Any] = {}
         self.global_step = 0
         self.autocast = device.type == "cuda"
 
     def encode(self, texts: Sequence[str], max_length: int) -> torch.Tensor:
-        # Parsing tokenizer.json takes ~20 ms: build one per max_length, not one per step.
-        tok = self._doc_tok.get(max_length)
-        if tok is None:
-            tok = self._doc_tok[max_length] = document_tokenizer(self.model.tokenizer_json, max_length)
-        batch = batch_tensors([e.ids for e in tok.encode_batch(list(texts))], self.device)
+        batch = self.model.tokenize(list(texts), max_length)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             docs = self.model(**batch)
         return docs.float()  # shape (B_d, V)

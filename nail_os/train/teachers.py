@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from nail_os.model.encode import batch_tensors
-from nail_os.train.data import Stage2Query, document_tokenizer
+from nail_os.model.nail import document_tokenizer
+from nail_os.train.data import Stage2Query
 
 
 def _batches(texts: Sequence[str], batch_size: int) -> list[list[int]]:
