@@ -1,4 +1,5 @@
-"""Run the reliability tests (faults, bad input, security, load) against the real node and write their table.
+"""Run the reliability tests (faults, bad input, security, load, a node lost from a cluster) against real nodes
+and write their table.
 
     python eval/reliability.py                      # all of them: about 6 minutes on 2 cores
     python eval/reliability.py -- -k "not load"     # extra arguments after -- go to pytest
@@ -29,6 +30,7 @@ TESTS = [
     "tests/integration/test_faults.py",
     "tests/integration/test_security.py",
     "tests/integration/test_load.py",
+    "tests/integration/test_cluster.py",
 ]
 
 
