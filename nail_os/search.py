@@ -89,7 +89,9 @@ def send(client: Any, index: str, body: dict[str, Any], params: Mapping[str, str
             response = engine.search(client, index, body, params)
         except engine.errors() as exc:
             transient = engine.is_connection_error(exc) or engine.status_code(exc) in RETRYABLE_STATUS
-            if not transient or attempt == retries:
+            # Refused at the first try: nothing listens there (a wrong URL, a stopped node), so say so at once.
+            # A node that dies under a search resets or times out instead, or is refused only on a resend.
+            if not transient or attempt == retries or (attempt == 0 and refused(exc)):
                 raise
             why = describe_failure(exc, engine.status_code(exc))
             continue
@@ -100,6 +102,22 @@ def send(client: Any, index: str, body: dict[str, Any], params: Mapping[str, str
         if attempt == retries:
             log.warning("search of index %r: partial results after %d retries: %s", index, retries, why)
     return response
+
+
+def refused(exc: BaseException) -> bool:
+    """Whether a ConnectionRefusedError lies under `exc`: the clients wrap it in their own errors, keeping it as
+    the cause (`info` for opensearch-py, `errors` for elasticsearch-py 8)."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        err = todo.pop()
+        if not isinstance(err, BaseException) or id(err) in seen:
+            continue
+        if isinstance(err, ConnectionRefusedError):
+            return True
+        seen.add(id(err))
+        todo += [err.__cause__, err.__context__, getattr(err, "info", None), *getattr(err, "errors", ())]
+    return False
 
 
 def describe_failure(exc: BaseException, status: int | None) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from nail_os.cli.options import index_option, load_tokenizer, query_options, query_options_from
+from nail_os.search import SEARCH_RETRIES
 
 
 @click.command()
@@ -16,8 +17,12 @@ from nail_os.cli.options import index_option, load_tokenizer, query_options, que
 @query_options
 @click.option("--explain", is_flag=True, help="Show which tokens matched and what each added to the score.")
 @click.option("--json", "as_json", is_flag=True, help="Print hits as JSON lines.")
+@click.option("--retries", type=click.IntRange(min=0), default=SEARCH_RETRIES, show_default=True,
+              help="Resend the search this many times, with backoff, when the cluster does not answer, answers "
+                   "HTTP 429/500/502/503/504, or some shards fail. 0: fail at once.")
 @click.pass_context
-def search(ctx: click.Context, text: str, index: str, explain: bool, as_json: bool, **kwargs: Any) -> None:
+def search(ctx: click.Context, text: str, index: str, explain: bool, as_json: bool, retries: int,
+           **kwargs: Any) -> None:
     """Search an index for TEXT and print the ranked hits.
 
     \b
@@ -29,7 +34,7 @@ def search(ctx: click.Context, text: str, index: str, explain: bool, as_json: bo
 
     options = query_options_from(kwargs)
     tokenizer = load_tokenizer(kwargs["model"]) if options.mode != "bm25" or explain else None
-    hits = run_search(client_from(ctx), index, text, tokenizer, options, explain=explain)
+    hits = run_search(client_from(ctx), index, text, tokenizer, options, explain=explain, retries=retries)
     for rank, hit in enumerate(hits, start=1):
         if as_json:
             click.echo(json.dumps({"rank": rank, "id": hit.doc_id, "score": hit.score, "title": hit.title,

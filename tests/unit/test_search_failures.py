@@ -1,4 +1,5 @@
-"""What `nail_os.search.send` logs when it resends a search: the cause, wherever the engine put it.
+"""What `nail_os.search.send` logs when it resends a search (the cause, wherever the engine put it), and what
+it does not resend.
 
 The error bodies are as a real OpenSearch 3.8 node answered eight clients on a search pool of one thread
 (the integration test `test_search_back_pressure_429_is_retried` runs that case end to end).
@@ -6,10 +7,14 @@ The error bodies are as a real OpenSearch 3.8 node answered eight clients on a s
 
 from __future__ import annotations
 
+import time
+
+import pytest
 from opensearchpy import ConnectionError as OSConnectionError
 from opensearchpy import TransportError
 
-from nail_os.search import RETRYABLE_STATUS, describe_failure, shard_failures
+from nail_os.connection import ClusterConfig, make_client
+from nail_os.search import RETRYABLE_STATUS, SEARCH_BACKOFF, describe_failure, refused, send, shard_failures
 
 REJECTED = {"type": "rejected_execution_exception",
             "reason": "rejected execution of TimedRunnable on QueueResizableOpenSearchThreadPoolExecutor[name = "
@@ -48,3 +53,14 @@ def test_client_errors_are_not_resent():
     # 400 (a bad query), 401/403 (credentials), 404 (no such index) repeat identically: resending only delays them.
     assert not RETRYABLE_STATUS & {400, 401, 403, 404}
     assert {429, 500, 503} <= RETRYABLE_STATUS
+
+
+@pytest.mark.parametrize("engine", ["opensearch", "elasticsearch"])
+def test_a_refused_first_try_fails_at_once(engine):
+    """Nothing listens on port 1: a wrong URL or a stopped node is reported now, not after 5 backoffs."""
+    client = make_client(ClusterConfig(url="http://127.0.0.1:1", engine=engine))
+    started = time.monotonic()
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - each client raises its own ConnectionError
+        send(client, "docs", {"query": {"match_all": {}}})
+    assert refused(caught.value)
+    assert time.monotonic() - started < SEARCH_BACKOFF / 2  # the shortest first backoff: no retry happened
