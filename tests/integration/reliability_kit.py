@@ -275,6 +275,15 @@ def _pump(src: socket.socket, dst: socket.socket, before: Callable[[], object]) 
                 pass
 
 
+def all_at_once(target: Callable[[int], object], workers: int, name: str, timeout: float = 240) -> None:
+    """`target(0)` … `target(workers - 1)`, each on a thread of its own, all started before any is awaited."""
+    threads = [threading.Thread(target=target, args=(k,), name=f"{name}-{k}") for k in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+
+
 # --- the reliability table ----------------------------------------------------------------------------------
 
 def record_row(record_property: Callable[[str, Any], None], scenario: str, happened: str, lost: int) -> None:

@@ -33,6 +33,7 @@ from ..conftest import ROOT
 from .reliability_kit import (
     FaultyProxy,
     PrivateNode,
+    all_at_once,
     assert_exactly_once,
     encoded_corpus,
     gated,
@@ -213,11 +214,7 @@ def test_back_pressure_429_is_retried_until_everything_lands(fault_node, data, t
             reports[k] = exc
 
     caplog.set_level(logging.WARNING, logger="nail_os.ingest")
-    threads = [threading.Thread(target=run, args=(k,), name=f"ingest-{k}") for k in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=240)
+    all_at_once(run, workers, "ingest")
     assert all(not isinstance(r, BaseException) for r in reports), reports
     retries = sum(r.retries for r in reports)  # type: ignore[union-attr]
     assert sum(r.indexed for r in reports) == len(records) and not any(r.rejected for r in reports)  # type: ignore[union-attr]
@@ -263,11 +260,7 @@ def test_search_back_pressure_429_is_retried(fault_node, data, tokenizer, record
                 failures.append(f"client {k}: other hits for {query!r}")
 
     caplog.set_level(logging.WARNING, logger="nail_os.search")
-    threads = [threading.Thread(target=crowd, args=(k,), name=f"search-{k}") for k in range(workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=240)
+    all_at_once(crowd, workers, "search")
     assert not failures, failures[:3]
     retries = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
     assert retries, "eight clients on one search thread were never refused: the node is not starved"
