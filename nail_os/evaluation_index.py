@@ -24,6 +24,7 @@ from typing import Any
 
 from opensearchpy import OpenSearch
 
+from nail_os.cache import cache_dir
 from nail_os.corpus import Record, count_lines, read_corpus, read_jsonl
 from nail_os.documents import EMPTY_TEXT, DocumentError, nail_features
 from nail_os.efficiency import force_merge, size_breakdown, store_size
@@ -65,11 +66,6 @@ class CapturingEncoder:
         for text, weights in zip(texts, out, strict=True):
             self.by_text[text] = weights
         return out
-
-
-def cache_dir() -> Path:
-    """`$XDG_CACHE_HOME/nail-os/eval` (default `~/.cache/nail-os/eval`), beside ingest's state files."""
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nail-os" / "eval"
 
 
 def model_fingerprint(model_dir: Path) -> str:
@@ -128,7 +124,7 @@ def _with_features(source: str, table: dict[str, dict[str, Any]], path: Path) ->
 
 
 def _cache_path(index: str) -> Path:
-    return cache_dir() / f"{index}.features.jsonl.gz"
+    return cache_dir("eval") / f"{index}.features.jsonl.gz"
 
 
 def save_features(path: Path, header: dict[str, Any], features: dict[str, dict[str, float]]) -> None:
@@ -214,7 +210,7 @@ def prepare_index(
     def corpus() -> Iterator[Record]:  # read twice: once to ingest, once to rebuild what was ingested
         return read_corpus(source) if features is None else _with_features(source, table, features)
 
-    rejects = cache_dir() / f"{index}.rejects.jsonl"
+    rejects = cache_dir("eval") / f"{index}.rejects.jsonl"
     options = IngestOptions(index=index, nail_field=nail_field, resume=False, rejects_path=rejects, state_path=None)
     report = ingest(client, corpus(), options, encoder=encoder, tokenizer=tokenizer, total=records,
                     show_progress=show_progress)

@@ -29,6 +29,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from nail_os.cache import cache_dir
 from nail_os.corpus import Record
 from nail_os.documents import DocumentError, check_record, document_json, nail_features, to_document
 from nail_os.encoders import SparseEncoder
@@ -91,8 +92,7 @@ class IngestReport:
 def default_state_path(source: str, index: str, update: bool) -> Path:
     """Where a run's progress is kept: the user's cache dir, keyed by input, index and mode."""
     key = hashlib.sha1(f"{os.path.abspath(source)}\0{index}\0{update}".encode()).hexdigest()[:16]
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nail-os" / "ingest"
-    return base / f"{index}-{key}.json"
+    return cache_dir("ingest") / f"{index}-{key}.json"
 
 
 class _Rejects:

