@@ -11,7 +11,7 @@ which scores the same product (see `nail_os.engines.elasticsearch`); the rest of
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -55,6 +55,9 @@ class QueryOptions:
     # plugin); "sparse_vector": Elasticsearch's query with query_vector (same scores, 8.15+).
     nail_query: Literal["rank_feature", "neural_sparse", "sparse_vector"] = "rank_feature"
     engine: EngineName = "opensearch"  # whose dialect; `search()` sets it from the client
+    # "index": IDF over the searched index's own documents where it keeps token statistics (nail_os.statistics),
+    # the model's query_weights.json otherwise; "model": always the model's.
+    query_weights: Literal["index", "model"] = "index"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -62,6 +65,8 @@ class QueryOptions:
         if self.engine not in ENGINES:
             raise QueryError(f"engine {self.engine!r} is not one of {', '.join(ENGINES)}")
         # nail_query is checked against the engine in build_query: `search()` sets the engine from its client.
+        if self.query_weights not in ("index", "model"):
+            raise QueryError(f"query_weights {self.query_weights!r} is not 'index' or 'model'")
         if self.max_clauses < 1:
             raise QueryError(f"max_clauses must be ≥ 1, got {self.max_clauses}")
 
@@ -122,8 +127,16 @@ def bm25_clause(text: str, *, text_fields: Sequence[str], max_clauses: int, name
     return {"multi_match": clause}
 
 
-def build_query(text: str, tokenizer: Tokenizer | None, options: QueryOptions | None = None) -> dict[str, Any]:
+def build_query(
+    text: str,
+    tokenizer: Tokenizer | None,
+    options: QueryOptions | None = None,
+    query_weights: Mapping[int, float] | None = None,
+) -> dict[str, Any]:
     """The search body for `text` under `options` (mode, weights, clause limit).
+
+    `query_weights` (token id -> weight: the searched index's IDF, `nail_os.statistics`) replace the model's
+    own query weights.
 
     >>> build_query("u.s. coffee", tok, QueryOptions(mode="nail"))["query"]  # doctest: +SKIP
     {'bool': {'should': [{'rank_feature': {'field': 'nail.1057', 'linear': {}}}, ...]}}
@@ -151,7 +164,7 @@ def build_query(text: str, tokenizer: Tokenizer | None, options: QueryOptions | 
         if options.nail_query not in supported:
             raise QueryError(f"nail_query {options.nail_query!r} does not run on {options.engine}; choose one of "
                              f"{', '.join(supported)}")
-        tokens = select_tokens(tokenizer.tokenize_query(text), nail_budget, options.on_too_many)
+        tokens = select_tokens(tokenizer.tokenize_query(text, query_weights), nail_budget, options.on_too_many)
         if tokens and options.nail_query != "rank_feature":
             nail_part = neural_sparse_clause(tokens, nail_field=options.nail_field, engine=options.engine)
         elif tokens:

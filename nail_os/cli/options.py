@@ -44,11 +44,19 @@ def query_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      default="rank_feature", show_default=True,
                      help="NAIL as a bool of one clause per token (any cluster), the OpenSearch neural-search "
                           "plugin's neural_sparse, or Elasticsearch's sparse_vector query."),
+        query_weights_option,
         nail_field_option,
         model_option,
     ]):
         f = option(f)
     return f
+
+
+def query_weights_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--query-weights", type=click.Choice(["index", "model"]), default="index", show_default=True,
+        help="What a query token weighs: its IDF over the searched index (which nail-os indexes keep), else the "
+             "model's query_weights.json; or always the model's.")(f)
 
 
 def query_options_from(kwargs: dict[str, Any]) -> Any:
@@ -58,7 +66,7 @@ def query_options_from(kwargs: dict[str, Any]) -> Any:
         mode=kwargs["mode"], size=kwargs["size"], nail_field=kwargs["nail_field"],
         text_fields=tuple(kwargs["text_fields"]), bm25_weight=kwargs["bm25_weight"],
         nail_weight=kwargs["nail_weight"], max_clauses=kwargs["max_clauses"], on_too_many=kwargs["on_too_many"],
-        nail_query=kwargs["nail_query"],
+        nail_query=kwargs["nail_query"], query_weights=kwargs["query_weights"],
     )
 
 
