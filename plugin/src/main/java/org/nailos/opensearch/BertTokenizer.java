@@ -1,11 +1,19 @@
 package org.nailos.opensearch;
 
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.text.Normalizer;
+import java.util.Arrays;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
 
 /**
  * A BERT WordPiece tokenizer that gives, bit for bit, the ids of the Hugging Face {@code tokenizers} package
@@ -91,7 +99,7 @@ public final class BertTokenizer {
         StringBuilder out = new StringBuilder(text.length() + 8);
         text.codePoints().forEach(c -> {
             if (cleanText) {
-                if (c == 0 || c == 0xFFFD || isControl(c)) {
+                if (isControl(c)) {
                     return;
                 }
                 if (isWhitespace(c)) {
@@ -108,7 +116,7 @@ public final class BertTokenizer {
         if (stripAccents) {
             String nfd = Normalizer.normalize(s, Normalizer.Form.NFD);
             StringBuilder kept = new StringBuilder(nfd.length());
-            nfd.codePoints().filter(c -> Character.getType(c) != Character.NON_SPACING_MARK)
+            nfd.codePoints().filter(c -> charClass(c) != 'M')
                 .forEach(kept::appendCodePoint);
             s = kept.toString();
         }
@@ -180,41 +188,62 @@ public final class BertTokenizer {
         ids.addAll(pieces);
     }
 
-    /** Rust's {@code char::is_whitespace} (the Unicode White_Space property), plus tab, newline, return. */
+    /** Character classes of the {@code tokenizers} package's own Unicode tables (tools/unicode_classes.py). */
+    private static final int[] CLASS_START;
+    private static final int[] CLASS_END;
+    private static final char[] CLASS;
+
+    static {
+        List<int[]> ranges = new ArrayList<>();
+        List<Character> classes = new ArrayList<>();
+        try (InputStream in = BertTokenizer.class.getResourceAsStream("unicode-classes.txt");
+             BufferedReader reader = new BufferedReader(new InputStreamReader(
+                 Objects.requireNonNull(in, "unicode-classes.txt is missing from the plugin jar"),
+                 StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = reader.readLine()) != null) {
+                if (line.isEmpty() || line.startsWith("#")) {
+                    continue;
+                }
+                String[] f = line.split(" ");
+                ranges.add(new int[] {Integer.parseInt(f[0], 16), Integer.parseInt(f[1], 16)});
+                classes.add(f[2].charAt(0));
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        CLASS_START = new int[ranges.size()];
+        CLASS_END = new int[ranges.size()];
+        CLASS = new char[ranges.size()];
+        for (int i = 0; i < ranges.size(); i++) {
+            CLASS_START[i] = ranges.get(i)[0];
+            CLASS_END[i] = ranges.get(i)[1];
+            CLASS[i] = classes.get(i);
+        }
+    }
+
+    /** 'C' removed by clean_text, 'W' whitespace, 'M' stripped with accents, 'P' punctuation, '-' anything else. */
+    static char charClass(int c) {
+        int i = Arrays.binarySearch(CLASS_START, c);
+        if (i < 0) {
+            i = -i - 2;  // the range starting before c
+        }
+        return i >= 0 && c <= CLASS_END[i] ? CLASS[i] : '-';
+    }
+
+    /** bert.rs {@code is_whitespace} (\t \n \r and Rust's {@code char::is_whitespace}). */
     static boolean isWhitespace(int c) {
-        switch (c) {
-            case 0x09: case 0x0A: case 0x0B: case 0x0C: case 0x0D: case 0x20: case 0x85: case 0xA0:
-            case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
-                return true;
-            default:
-                return c >= 0x2000 && c <= 0x200A;
-        }
+        return charClass(c) == 'W';
     }
 
-    /** bert.rs {@code is_control}: the Unicode "Other" categories (Cc, Cf, Cn, Co, Cs) except \t \n \r. */
+    /** bert.rs {@code is_control}, plus the NUL and U+FFFD that clean_text also removes. */
     static boolean isControl(int c) {
-        if (c == '\t' || c == '\n' || c == '\r') {
-            return false;
-        }
-        int type = Character.getType(c);
-        return type == Character.CONTROL || type == Character.FORMAT || type == Character.UNASSIGNED
-            || type == Character.PRIVATE_USE || type == Character.SURROGATE;
+        return charClass(c) == 'C';
     }
 
-    /** bert.rs {@code is_bert_punc}: ASCII punctuation (symbols such as $ + &lt; included) or a Unicode P*. */
+    /** bert.rs {@code is_bert_punc}: ASCII punctuation (symbols such as $ + &lt; included) or Unicode P*. */
     static boolean isPunctuation(int c) {
-        if (c < 0x80) {
-            return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126);
-        }
-        switch (Character.getType(c)) {
-            case Character.CONNECTOR_PUNCTUATION: case Character.DASH_PUNCTUATION:
-            case Character.START_PUNCTUATION: case Character.END_PUNCTUATION:
-            case Character.INITIAL_QUOTE_PUNCTUATION: case Character.FINAL_QUOTE_PUNCTUATION:
-            case Character.OTHER_PUNCTUATION:
-                return true;
-            default:
-                return false;
-        }
+        return charClass(c) == 'P';
     }
 
     /** bert.rs {@code is_chinese_char}: the CJK Unified Ideograph blocks BERT pads with spaces. */

@@ -12,7 +12,6 @@ import org.opensearch.core.xcontent.XContentBuilder;
 import org.opensearch.core.xcontent.XContentParser;
 
 import java.io.IOException;
-import java.nio.file.Path;
 
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertThrows;
@@ -21,8 +20,8 @@ import static org.junit.Assert.assertTrue;
 /** The query's wire and JSON forms: what crosses nodes and shards must come back equal. */
 public class NailQueryBuilderTest {
 
-    // ModelRegistry over the checkpoints folder: its sub-folder nail-minilm is a model.
-    static final ModelRegistry MODELS = new ModelRegistry(Path.of("..", "nail_os", "checkpoints"));
+    // A registry over the folder holding the shipped model: its sub-folder nail-minilm is a model.
+    static final ModelRegistry MODELS = new ModelRegistry(BertTokenizerTest.MODEL_DIR.toAbsolutePath().getParent());
 
     static NailQueryBuilder parse(String json) throws IOException {
         try (XContentParser p = JsonXContent.jsonXContent.createParser(NamedXContentRegistry.EMPTY,
