@@ -223,3 +223,28 @@ def plugin_status(home: Path | None = None) -> dict[str, object]:
     info["installed"] = sorted(str(p) for p in engine_dir.glob(f"*-nail-plugin-{source.version}-{source.digest}")
                                if (p / MARKER).is_file()) if engine_dir.is_dir() else []
     return info
+
+
+def install_plugin(opensearch_home: Path, jdk: Jdk, zip_path: Path | None = None,
+                   model_dirs: Iterable[Path] | None = None) -> Path:
+    """Install the plugin into an OpenSearch folder of this machine with its own `bin/opensearch-plugin`, and
+    copy `model_dirs` (default: the shipped models) into its config/nail/models/. Returns the zip installed.
+
+    For a cluster on other machines, copy the zip there and run the command `plugin_status()` prints.
+    """
+    import subprocess
+
+    tool = opensearch_home / "bin" / "opensearch-plugin"
+    if not tool.is_file():
+        raise ServerError(f"{tool} does not exist: --opensearch-home must be an OpenSearch folder (with bin/)")
+    zip_path = zip_path or build_plugin(jdk)
+    env = {**os.environ, "OPENSEARCH_JAVA_HOME": str(jdk.home)}
+    if (opensearch_home / "plugins" / PLUGIN_NAME).exists():  # replace an older build
+        subprocess.run([str(tool), "remove", PLUGIN_NAME], env=env, capture_output=True, text=True, check=False)
+    out = subprocess.run([str(tool), "install", "--batch", f"file://{zip_path}"], env=env, capture_output=True,
+                         text=True, check=False)
+    if out.returncode != 0:
+        raise ServerError(f"{tool} install file://{zip_path} failed (exit {out.returncode}):\n"
+                          f"{(out.stdout + out.stderr).strip()[-2000:]}")
+    install_models(opensearch_home / "config", shipped_models() if model_dirs is None else model_dirs)
+    return zip_path

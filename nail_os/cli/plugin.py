@@ -1,0 +1,82 @@
+"""`nail-os plugin build|install|status`: the nail OpenSearch plugin (see `nail_os.server.plugin`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from nail_os.cli.server import _ServerGroup
+
+
+@click.group(cls=_ServerGroup)
+def plugin() -> None:
+    """The nail plugin: plain-text `nail` queries, tokenized and weighted inside OpenSearch.
+
+    `nail-os server start` builds and installs it into the local node by itself.
+
+    \b
+    Example:
+      nail-os plugin build && nail-os plugin status
+    """
+
+
+@plugin.command()
+def build() -> None:
+    """Build the plugin zip with mvn (cached by version and source hash) and print its path.
+
+    \b
+    Example:
+      nail-os plugin build
+    """
+    from nail_os.server.java import select_release
+    from nail_os.server.plugin import build_plugin
+
+    _, jdk = select_release()
+    click.echo(str(build_plugin(jdk, show_progress=True)))
+
+
+@plugin.command()
+@click.option("--opensearch-home", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="An OpenSearch folder on this machine: run its bin/opensearch-plugin and copy the shipped "
+                   "models into its config/nail/models/ [default: the kit's local node].")
+def install(opensearch_home: Path | None) -> None:
+    """Install the plugin, then print the zip and the command that installs it on other machines' nodes.
+
+    \b
+    Example:
+      nail-os plugin install --opensearch-home /usr/share/opensearch
+    """
+    from nail_os.server.assemble import assemble
+    from nail_os.server.java import select_release
+    from nail_os.server.plugin import build_plugin, install_plugin, plugin_source, with_plugin
+
+    release, jdk = select_release()
+    zip_path = build_plugin(jdk, show_progress=True)
+    if opensearch_home:
+        install_plugin(opensearch_home, jdk, zip_path)
+        click.echo(f"installed into {opensearch_home}; restart its node", err=True)
+    else:
+        source = plugin_source()
+        if source.opensearch_version != release.version:
+            raise click.ClickException(f"the plugin is built for OpenSearch {source.opensearch_version}; the local "
+                                       f"node runs {release.version}")
+        folder = with_plugin(assemble(release, jdk, show_progress=True), release.version, jdk, show_progress=True)
+        click.echo(f"installed into {folder}; `nail-os server start` runs it", err=True)
+    click.echo(str(zip_path))
+    click.echo(f"elsewhere: bin/opensearch-plugin install file://{zip_path}   (then copy tokenizer.json and "
+               f"query_weights.json of each model to config/nail/models/<name>/ on every node)", err=True)
+
+
+@plugin.command()
+def status() -> None:
+    """Print, as JSON, the plugin's version, the OpenSearch version it targets, its zip and local installs.
+
+    \b
+    Example:
+      nail-os plugin status
+    """
+    from nail_os.server.plugin import plugin_status
+
+    click.echo(json.dumps(plugin_status(), indent=2))

@@ -1,0 +1,242 @@
+"""The nail plugin (plugin/): its Java tests, fed every text we can think of as `tokenizers` tokenizes it, and its
+`nail` query on the session's node (which runs the plugin), compared with the body the Python client builds.
+
+The SciFact index here is weighted without an encoder: a document's NAIL weight for a token is 1 + ln(its count
+in title + text), so the test costs no CPU encoding and still has real text, real tokens and real statistics.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from opensearchpy import helpers
+
+from nail_os.mapping import index_body
+from nail_os.queries import QueryOptions, build_query
+from nail_os.registry import resolve_model_dir
+from nail_os.server import nail_home
+from nail_os.server.assemble import run_mvn
+from nail_os.server.java import select_release
+from nail_os.server.plugin import PLUGIN_SOURCE
+from nail_os.tokens import Tokenizer
+
+MODEL = "nail-minilm"
+# Texts that break tokenizers: accents, CJK, emoji (with joiners and skin tones), mixed scripts, words over
+# max_input_chars_per_word (100), control and format characters, added tokens written in the text.
+HOSTILE = [
+    "", " ", "\t\n\r", "Café déjà vu naïve façade Ångström", "İstanbul ǅemal ΣΊΣΥΦΟΣ ß ﬁ Ⅻ ①",
+    "维生素D与骨质流失 ビタミンD 비타민 D", "𠀀𪜀 CJK extension B", "😀🧬👩‍🔬👍🏽 🇫🇷 emoji",
+    "Привет мир العربية עברית हिन्दी ไทย", "x" * 101, "x" * 100, "supercalifragilistic" * 6 + " ok",
+    "a\u0000b\u0007c\u001fd\u007fe\u200bf\u200dg\ufeffh\ufffdi", "[CLS] vitamin [SEP] d [MASK][PAD][UNK]",
+    "[cls] lower-case specials [unused0]", "u.s.-based covid-19 (sars-cov-2) p<0.05 & ≥ 3×10⁻⁵",
+    "e\u0301 combining marks a\u0308 n\u0303", "\u00a0nbsp\u2009thin\u3000ideographic\u2028line",
+    "##ing ## #", "tab\tnewline\nreturn\r", "ＦＵＬＬＷＩＤＴＨ ｋａｎａ ｶﾀｶﾅ",
+]
+
+
+def json_line(text: str, ids: list[int]) -> str:
+    return json.dumps({"text": text, "ids": ids}) + "\n"
+
+
+def write_fixtures(path: Path, data: Path) -> int:
+    """Every query of every collection, every vocabulary entry, the hostile list and every code point (as
+    "a<c>b c<c>"), with the ids `tokenizers` gives them; returns how many texts."""
+    tok = Tokenizer.from_model_dir(resolve_model_dir(MODEL)).hf
+    texts = list(HOSTILE)
+    for queries in sorted(data.glob("*/queries.jsonl")):
+        texts += [json.loads(line)["text"] for line in queries.read_text(encoding="utf-8").splitlines() if line]
+    texts += sorted(tok.get_vocab(with_added_tokens=True))
+    texts += [f"a{chr(c)}b c{chr(c)}" for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    with path.open("w", encoding="utf-8") as out:
+        for start in range(0, len(texts), 50_000):
+            chunk = texts[start:start + 50_000]
+            for text, enc in zip(chunk, tok.encode_batch(chunk, add_special_tokens=False), strict=True):
+                out.write(json_line(text, enc.ids))
+    return len(texts)
+
+
+def test_java_tests_with_tokenizer_parity_fixtures(data, tmp_path):
+    """`mvn test` in plugin/: the JUnit tests, and the plugin's tokenizer on every fixture (it fails on any
+    difference and prints the first 20)."""
+    fixtures = tmp_path / "tokenizer-fixtures.jsonl"
+    count = write_fixtures(fixtures, data)
+    assert count > 1_140_000  # queries + 30,522 vocabulary entries + 1,112,064 code points
+    _, jdk = select_release()
+    run_mvn(["test", f"-Dnail.fixtures={fixtures}"], nail_home() / "maven", jdk, "the nail plugin's tests",
+            cwd=PLUGIN_SOURCE, compile_with_jdk=True)
+
+
+# --- the query on the node ----------------------------------------------------------------------------------
+
+def scifact_test_queries(data: Path) -> dict[str, str]:
+    ids = {line.split("\t")[0] for line in (data / "scifact" / "qrels" / "test.tsv").read_text().splitlines()[1:]}
+    queries = (json.loads(line) for line in (data / "scifact" / "queries.jsonl").read_text().splitlines() if line)
+    return {q["_id"]: q["text"] for q in queries if q["_id"] in ids}
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Tokenizer:
+    return Tokenizer.from_model_dir(resolve_model_dir(MODEL))
+
+
+@pytest.fixture(scope="module")
+def scifact_indices(client, data, shipped) -> Any:
+    """Two one-shard SciFact indices: `stats` with the `nail_tokens` statistics field, `plain` without; and a
+    client-side tokenizer whose query weights are the idf that field gives."""
+    docs = [json.loads(line) for line in (data / "scifact" / "corpus.jsonl").read_text().splitlines() if line]
+    texts = [f"{d.get('title', '')} {d.get('text', '')}" for d in docs]
+    encodings = shipped.hf.encode_batch(texts, add_special_tokens=False)
+    df: Counter[int] = Counter()
+    names = {"stats": "test-plugin-stats", "plain": "test-plugin-plain"}
+    for kind, index in names.items():
+        body = index_body()
+        client.indices.delete(index=index, ignore_unavailable=True)
+        if kind == "stats":
+            body["mappings"]["properties"]["nail_tokens"] = {"type": "keyword", "doc_values": False}
+            body["mappings"]["_source"]["excludes"].append("nail_tokens")
+        client.indices.create(index=index, body=body)
+    actions = []
+    for doc, enc in zip(docs, encodings, strict=True):
+        counts = Counter(i for i in enc.ids if i not in shipped.special_ids)
+        df.update(set(enc.ids))
+        features = {str(i): 1.0 + math.log(c) for i, c in counts.items()}
+        source = {"doc_id": doc["_id"], "title": doc.get("title", ""), "text": doc["text"], "nail": features}
+        actions.append({"_index": names["plain"], "_id": doc["_id"], "_source": source})
+        actions.append({"_index": names["stats"], "_id": doc["_id"],
+                        "_source": {**source, "nail_tokens": [str(i) for i in sorted(set(enc.ids))]}})
+    helpers.bulk(client, actions, chunk_size=1000, request_timeout=300)
+    client.indices.refresh(index=",".join(names.values()))
+    n = len(docs)
+    idf = {i: float(np.float32(math.log(1 + (n - df[i] + 0.5) / (df[i] + 0.5)))) for i in range(shipped.vocab_size)}
+    yield names, Tokenizer(hf=shipped.hf, query_weights=idf)
+    client.indices.delete(index=",".join(names.values()), ignore_unavailable=True)
+
+
+def ranked(client, index: str, bodies: list[dict[str, Any]]) -> list[list[tuple[str, float]]]:
+    lines: list[dict[str, Any]] = []
+    for body in bodies:
+        lines += [{"index": index}, body]
+    responses = client.msearch(body=lines, request_timeout=300)["responses"]
+    for r in responses:
+        assert "error" not in r, r.get("error")
+    return [[(h["_id"], h["_score"]) for h in r["hits"]["hits"]] for r in responses]
+
+
+def assert_same_rankings(client, index: str, texts: list[str], tokenizer: Tokenizer, mode: str = "nail") -> None:
+    client_side = ranked(client, index, [build_query(t, tokenizer, QueryOptions(mode=mode)) for t in texts])
+    server_side = ranked(client, index, [build_query(t, None, QueryOptions(mode=mode, server_side=True))
+                                         for t in texts])
+    differ = [(t[:60], c[:3], s[:3]) for t, c, s in zip(texts, client_side, server_side, strict=True)
+              if [d for d, _ in c] != [d for d, _ in s]
+              or any(not math.isclose(a, b, rel_tol=1e-6) for (_, a), (_, b) in zip(c, s, strict=True))]
+    assert not differ, f"{len(differ)} of {len(texts)} queries rank differently, e.g. {differ[:3]}"
+    assert sum(len(r) for r in server_side) > 0
+
+
+@pytest.mark.parametrize("kind", ["stats", "plain"])
+def test_same_top10_and_scores_as_the_client_body(client, data, scifact_indices, shipped, kind):
+    """Every SciFact test query: the `nail` query ranks as the client-built bool of rank_feature clauses, with
+    the index's idf as query weights (stats) or the model's query_weights.json (plain)."""
+    names, idf_tokenizer = scifact_indices
+    texts = list(scifact_test_queries(data).values())
+    assert len(texts) == 300
+    assert_same_rankings(client, names[kind], texts, idf_tokenizer if kind == "stats" else shipped)
+
+
+def test_hybrid_and_long_queries_match_the_client_body(client, data, scifact_indices):
+    names, idf_tokenizer = scifact_indices
+    texts = list(scifact_test_queries(data).values())
+    assert_same_rankings(client, names["stats"], texts[:50], idf_tokenizer, mode="hybrid")
+    # 100k characters: thousands of distinct tokens, pruned to the 1024 heaviest on both sides.
+    words = " ".join(texts)
+    long_text = (words * (100_000 // len(words) + 1))[:100_000]
+    assert_same_rankings(client, names["stats"], [long_text, long_text.upper()], idf_tokenizer)
+
+
+def nail(text: str = "vitamin d and bone loss", **extra: Any) -> dict[str, Any]:
+    return {"nail": {"field": "nail", "query": text, "model": MODEL, **extra}}
+
+
+def test_inside_compound_queries_templates_and_explain(client, scifact_indices):
+    names, _ = scifact_indices
+    index = names["stats"]
+    plain = client.search(index=index, body={"query": nail(), "size": 5})["hits"]["hits"]
+    top = plain[0]
+    assert top["_score"] > 0
+    scores = {h["_id"]: h["_score"] for h in plain}
+
+    def first(query: dict[str, Any]) -> dict[str, Any]:
+        return client.search(index=index, body={"query": query, "size": 5})["hits"]["hits"][0]
+
+    assert first({"bool": {"should": [nail()], "filter": [{"ids": {"values": [top["_id"]]}}]}})["_score"] == \
+        pytest.approx(top["_score"], rel=1e-6)
+    doubled = first({"function_score": {"query": nail(), "functions": [{"weight": 2}], "boost_mode": "multiply"}})
+    assert doubled["_id"] == top["_id"] and doubled["_score"] == pytest.approx(2 * top["_score"], rel=1e-6)
+    assert first(nail(boost=3.0))["_score"] == pytest.approx(3 * top["_score"], rel=1e-6)
+    assert first({"dis_max": {"queries": [nail(), {"match_none": {}}]}})["_id"] == top["_id"]
+    templated = client.search_template(index=index, body={
+        "source": {"query": {"nail": {"field": "nail", "query": "{{q}}", "model": MODEL}}, "size": 5},
+        "params": {"q": "vitamin d and bone loss"}})["hits"]["hits"]
+    assert {h["_id"]: h["_score"] for h in templated} == scores
+    explained = client.explain(index=index, id=top["_id"], body={"query": nail()})
+    assert explained["matched"] and explained["explanation"]["value"] == pytest.approx(top["_score"], rel=1e-6)
+
+
+def raw_search(url: str, index: str, payload: bytes) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(f"{url}/{index}/_search", data=payload, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:  # noqa: S310 (the test node)
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+@pytest.mark.parametrize(("query", "reason"), [
+    (nail(model="no-such-model"), "unknown model [no-such-model]"),
+    (nail(model="../../etc"), "is not valid"),
+    ({"nail": {"field": "nope", "query": "x", "model": MODEL}}, "field [nope] does not exist"),
+    ({"nail": {"field": "title", "query": "x", "model": MODEL}}, "must be rank_features"),
+    ({"nail": {"field": "nail", "query": 5, "model": MODEL}}, "[query] must be a string"),
+    ({"nail": {"field": "nail", "query": ["a"], "model": MODEL}}, "[query] must be a string"),
+    ({"nail": {"field": "nail", "query": "x"}}, "requires [model]"),
+    (nail(boost="high"), "[boost] must be a number"),
+    (nail(boost=-1), "[boost] must be a finite number >= 0"),
+    (nail(max_clauses=0), "[max_clauses] must be an integer >= 1"),
+    (nail(colour="red"), "unknown field [colour]"),
+    (nail("x" * 1_000_001), "over the 1000000 allowed"),
+])
+def test_bad_input_is_a_400_that_names_it(node_url, scifact_indices, query, reason):
+    names, _ = scifact_indices
+    status, body = raw_search(node_url, names["stats"], json.dumps({"query": query}).encode())
+    assert status == 400, body
+    assert reason in json.dumps(body), body
+
+
+def test_invalid_utf8_is_a_400(node_url, scifact_indices):
+    names, _ = scifact_indices
+    payload = b'{"query": {"nail": {"field": "nail", "model": "nail-minilm", "query": "vitamin \xff\xfe d"}}}'
+    status, body = raw_search(node_url, names["stats"], payload)
+    assert status == 400, body
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\u0000\u0007\u001f", "[CLS] [SEP]", "\u200b\u0301", "\U0001f600"])
+def test_a_query_without_tokens_matches_nothing(node_url, scifact_indices, shipped, text):
+    names, _ = scifact_indices
+    assert not shipped.tokenize_query(text)
+    status, body = raw_search(node_url, names["stats"], json.dumps({"query": nail(text)}).encode())
+    assert status == 200, body
+    assert body["hits"]["hits"] == []
+
+
+def test_control_characters_are_cleaned_as_the_client_does(client, scifact_indices):
+    names, idf_tokenizer = scifact_indices
+    assert_same_rankings(client, names["stats"], ["vitamin\u0007 d\u0000 and\u200b bone\tloss"], idf_tokenizer)
