@@ -198,3 +198,35 @@ def test_killing_a_node_during_search_and_ingest_loses_nothing(cluster, data, to
         f"retried {report.retries}× and finished; count + ids exact; {NODES - 1} nodes left, {health['status']}",
         0,
     )
+
+
+def test_the_nail_query_ranks_alike_from_every_node(cluster, data, tokenizer):
+    """The plugin's `nail` query travels to shards on other nodes (NailQueryBuilder's stream form): asked at
+    each live node, it returns the client-built body's hits and scores."""
+    from nail_os.registry import resolve_model_dir
+    from nail_os.tokens import Tokenizer
+
+    _, urls = cluster
+    # All nodes, or the two the fault test left.
+    live_urls = [url for url in urls if make_client(ClusterConfig(url=url, timeout=5)).ping()]
+    assert len(live_urls) >= 2
+    client = make_client(ClusterConfig(url=live_urls[0], timeout=90))
+    index = "cluster-plugin"
+    create_index(client, index, shards=3, replicas=0)
+    records = pre_encoded(list(read_corpus(data / "scifact"))[:DOCS], tokenizer)
+    options = IngestOptions(index=index, chunk_size=500, resume=False, state_path=None)
+    assert ingest(client, records, options, tokenizer=tokenizer, show_progress=False).indexed == DOCS
+    client.indices.refresh(index=index)
+    assert len({s["node"] for s in client.cat.shards(index=index, format="json")}) >= 2
+    shipped = Tokenizer.from_model_dir(resolve_model_dir("nail-minilm"))
+    queries = list(read_queries(data / "scifact" / "queries.jsonl").values())[:20]
+    expected = [[(h.doc_id, h.score) for h in search(client, index, q, shipped, QueryOptions(mode="nail"))]
+                for q in queries]
+    server_side = QueryOptions(mode="nail", server_side=True)
+    for url in live_urls:
+        node_client = make_client(ClusterConfig(url=url, timeout=90))
+        got = [[(h.doc_id, h.score) for h in search(node_client, index, q, None, server_side)] for q in queries]
+        assert [[d for d, _ in hits] for hits in got] == [[d for d, _ in hits] for hits in expected], url
+        assert all(math.isclose(a, b, rel_tol=1e-6) for g, e in zip(got, expected, strict=True)
+                   for (_, a), (_, b) in zip(g, e, strict=True)), url
+    client.indices.delete(index=index)
