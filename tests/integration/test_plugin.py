@@ -240,3 +240,33 @@ def test_a_query_without_tokens_matches_nothing(node_url, scifact_indices, shipp
 def test_control_characters_are_cleaned_as_the_client_does(client, scifact_indices):
     names, idf_tokenizer = scifact_indices
     assert_same_rankings(client, names["stats"], ["vitamin\u0007 d\u0000 and\u200b bone\tloss"], idf_tokenizer)
+
+
+def test_opensearch_plugin_tool_installs_the_zip(node_url):
+    """`nail-os plugin install --opensearch-home DIR` runs DIR's own bin/opensearch-plugin on the zip (in a
+    hard-linked copy of the assembled distribution, so the shared one is not touched) and copies the models."""
+    import os
+    import shutil
+    import tempfile
+
+    from click.testing import CliRunner
+
+    from nail_os.cli.plugin import plugin
+    from nail_os.server.assemble import distribution_dir
+
+    release, _ = select_release()
+    scratch = Path(tempfile.mkdtemp(prefix="test-plugin-install-", dir=nail_home()))  # same disk: hard links
+    home = scratch / "opensearch"
+    try:
+        shutil.copytree(distribution_dir(release.version), home, copy_function=os.link)
+        result = CliRunner().invoke(plugin, ["install", "--opensearch-home", str(home)])
+        installed = (home / "plugins" / "nail" / "plugin-descriptor.properties").read_text() \
+            if result.exit_code == 0 else ""
+        models = (home / "config" / "nail" / "models" / MODEL / "tokenizer.json").is_file()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith(".zip")
+    assert "classname=org.nailos.opensearch.NailPlugin" in installed
+    assert f"opensearch.version={release.version}" in installed
+    assert models
