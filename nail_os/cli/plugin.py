@@ -70,13 +70,25 @@ def install(opensearch_home: Path | None) -> None:
 
 
 @plugin.command()
-def status() -> None:
+@click.option("--cluster", is_flag=True, help="Also ask the cluster (--url) which nodes run the plugin.")
+@click.pass_context
+def status(ctx: click.Context, cluster: bool) -> None:
     """Print, as JSON, the plugin's version, the OpenSearch version it targets, its zip and local installs.
 
     \b
     Example:
-      nail-os plugin status
+      nail-os --url http://127.0.0.1:9200 plugin status --cluster
     """
-    from nail_os.server.plugin import plugin_status
+    from nail_os.server.plugin import PLUGIN_NAME, plugin_status
 
-    click.echo(json.dumps(plugin_status(), indent=2))
+    info = plugin_status()
+    if cluster:
+        from nail_os.cli.main import client_from
+
+        client = client_from(ctx)
+        rows = client.cat.plugins(format="json")
+        nodes = sorted({r["name"] for r in client.cat.nodes(format="json", h="name")})
+        info["cluster"] = {"nodes": nodes, "with_plugin": sorted({r["name"] for r in rows
+                                                                 if r["component"] == PLUGIN_NAME}),
+                           "plugin_versions": sorted({r["version"] for r in rows if r["component"] == PLUGIN_NAME})}
+    click.echo(json.dumps(info, indent=2))

@@ -270,3 +270,16 @@ def test_opensearch_plugin_tool_installs_the_zip(node_url):
     assert "classname=org.nailos.opensearch.NailPlugin" in installed
     assert f"opensearch.version={release.version}" in installed
     assert models
+
+
+def test_plugin_status_names_the_nodes_that_run_it(node_url):
+    from click.testing import CliRunner
+
+    from nail_os.cli.main import main
+
+    result = CliRunner().invoke(main, ["--url", node_url, "plugin", "status", "--cluster"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["cluster"]["with_plugin"] == info["cluster"]["nodes"] == ["node-0"]
+    assert info["cluster"]["plugin_versions"] == [info["version"]]
+    assert info["zip"].endswith(".zip") and info["install_command"].endswith(info["zip"])
