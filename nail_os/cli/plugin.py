@@ -92,3 +92,64 @@ def status(ctx: click.Context, cluster: bool) -> None:
                                                                  if r["component"] == PLUGIN_NAME}),
                            "plugin_versions": sorted({r["version"] for r in rows if r["component"] == PLUGIN_NAME})}
     click.echo(json.dumps(info, indent=2))
+
+
+@click.group(cls=_ServerGroup)
+def model() -> None:
+    """Models stored in the cluster for the `nail` query (the nail plugin's _plugins/nail/models API).
+
+    \b
+    Example:
+      nail-os --url http://127.0.0.1:9200 model upload nail-minilm
+    """
+
+
+@model.command()
+@click.argument("name")
+@click.option("--model", "-m", "model_path", default=None,
+              help="Model folder or name to upload [default: NAME, as nail-os resolves model names].")
+@click.pass_context
+def upload(ctx: click.Context, name: str, model_path: str | None) -> None:
+    """Upload a model's tokenizer and query weights as NAME; queries on every node can use it at once.
+
+    \b
+    Example:
+      nail-os model upload my-model --model ./checkpoints/my-model
+    """
+    from nail_os.cli.main import client_from
+    from nail_os.registry import resolve_model_dir
+    from nail_os.server.plugin import upload_model
+
+    click.echo(json.dumps(upload_model(client_from(ctx), name, resolve_model_dir(model_path or name))))
+
+
+@model.command(name="list")
+@click.pass_context
+def list_(ctx: click.Context) -> None:
+    """Print the names of the models uploaded to the cluster, one a line.
+
+    \b
+    Example:
+      nail-os model list
+    """
+    from nail_os.cli.main import client_from
+    from nail_os.server.plugin import list_models
+
+    for name in list_models(client_from(ctx)):
+        click.echo(name)
+
+
+@model.command()
+@click.argument("name")
+@click.pass_context
+def delete(ctx: click.Context, name: str) -> None:
+    """Remove the uploaded model NAME.
+
+    \b
+    Example:
+      nail-os model delete my-model
+    """
+    from nail_os.cli.main import client_from
+    from nail_os.server.plugin import delete_model
+
+    click.echo(json.dumps(delete_model(client_from(ctx), name)))

@@ -24,6 +24,7 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from nail_os.server.assemble import MARKER, lock, nail_home, run_mvn
 from nail_os.server.errors import ServerError
@@ -248,3 +249,30 @@ def install_plugin(opensearch_home: Path, jdk: Jdk, zip_path: Path | None = None
                           f"{(out.stdout + out.stderr).strip()[-2000:]}")
     install_models(opensearch_home / "config", shipped_models() if model_dirs is None else model_dirs)
     return zip_path
+
+
+# --- models stored in the cluster (the plugin's REST API) -----------------------------------------------------
+
+MODELS_PATH = "/_plugins/nail/models"
+
+
+def upload_model(client: Any, name: str, model_dir: Path) -> dict[str, Any]:
+    """PUT a model folder's tokenizer.json and query_weights.json to the cluster as `name`: every node's `nail`
+    query can then use `"model": name`. Replaces an earlier upload of that name in one step."""
+    body: dict[str, Any] = {"tokenizer": json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))}
+    if (model_dir / "query_weights.json").is_file():
+        body["query_weights"] = json.loads((model_dir / "query_weights.json").read_text(encoding="utf-8"))
+    return client.transport.perform_request("PUT", f"{MODELS_PATH}/{name}", body=body)
+
+
+def list_models(client: Any) -> list[str]:
+    """Names of the models uploaded to the cluster (not those in nodes' config/nail/models/ folders)."""
+    import warnings
+
+    with warnings.catch_warnings():  # the plugin reads its own system index: the node warns about that access
+        warnings.filterwarnings("ignore", message=".*system indices.*")
+        return client.transport.perform_request("GET", MODELS_PATH)["models"]
+
+
+def delete_model(client: Any, name: str) -> dict[str, Any]:
+    return client.transport.perform_request("DELETE", f"{MODELS_PATH}/{name}")

@@ -202,8 +202,10 @@ def test_killing_a_node_during_search_and_ingest_loses_nothing(cluster, data, to
 
 def test_the_nail_query_ranks_alike_from_every_node(cluster, data, tokenizer):
     """The plugin's `nail` query travels to shards on other nodes (NailQueryBuilder's stream form): asked at
-    each live node, it returns the client-built body's hits and scores."""
+    each live node, with the model from the nodes' config folders or uploaded once to the cluster, it returns
+    the client-built body's hits and scores."""
     from nail_os.registry import resolve_model_dir
+    from nail_os.server.plugin import delete_model, upload_model
     from nail_os.tokens import Tokenizer
 
     _, urls = cluster
@@ -222,11 +224,15 @@ def test_the_nail_query_ranks_alike_from_every_node(cluster, data, tokenizer):
     queries = list(read_queries(data / "scifact" / "queries.jsonl").values())[:20]
     expected = [[(h.doc_id, h.score) for h in search(client, index, q, shipped, QueryOptions(mode="nail"))]
                 for q in queries]
-    server_side = QueryOptions(mode="nail", server_side=True)
+    # The model as a folder on every node, and uploaded once through one node (the system index reaches all).
+    upload_model(client, "cluster-uploaded", resolve_model_dir("nail-minilm"))
     for url in live_urls:
         node_client = make_client(ClusterConfig(url=url, timeout=90))
-        got = [[(h.doc_id, h.score) for h in search(node_client, index, q, None, server_side)] for q in queries]
-        assert [[d for d, _ in hits] for hits in got] == [[d for d, _ in hits] for hits in expected], url
-        assert all(math.isclose(a, b, rel_tol=1e-6) for g, e in zip(got, expected, strict=True)
-                   for (_, a), (_, b) in zip(g, e, strict=True)), url
+        for model in ("nail-minilm", "cluster-uploaded"):
+            server_side = QueryOptions(mode="nail", server_side=True, model=model)
+            got = [[(h.doc_id, h.score) for h in search(node_client, index, q, None, server_side)] for q in queries]
+            assert [[d for d, _ in hits] for hits in got] == [[d for d, _ in hits] for hits in expected], (url, model)
+            assert all(math.isclose(a, b, rel_tol=1e-6) for g, e in zip(got, expected, strict=True)
+                       for (_, a), (_, b) in zip(g, e, strict=True)), (url, model)
+    delete_model(client, "cluster-uploaded")
     client.indices.delete(index=index)

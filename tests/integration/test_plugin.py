@@ -283,3 +283,71 @@ def test_plugin_status_names_the_nodes_that_run_it(node_url):
     assert info["cluster"]["with_plugin"] == info["cluster"]["nodes"] == ["node-0"]
     assert info["cluster"]["plugin_versions"] == [info["version"]]
     assert info["zip"].endswith(".zip") and info["install_command"].endswith(info["zip"])
+
+
+# --- models uploaded to the cluster ----------------------------------------------------------------------------
+
+def raw(url: str, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url + path, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as resp:  # noqa: S310 (the test node)
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def test_upload_replace_and_delete_a_model(client, node_url, data, scifact_indices, shipped):
+    """An uploaded model answers like the same model in config/nail/models/; a replacement is seen by the next
+    query; a deleted one is an unknown model (400)."""
+    from nail_os.server.plugin import delete_model, list_models, upload_model
+
+    names, _ = scifact_indices
+    index = names["plain"]
+    texts = list(scifact_test_queries(data).values())[:40]
+    name = "test-uploaded-minilm"
+    assert upload_model(client, name, resolve_model_dir(MODEL))["vocab_size"] == shipped.vocab_size
+    assert name in list_models(client)
+
+    def server_side(model: str) -> list[list[tuple[str, float]]]:
+        return ranked(client, index, [build_query(t, None, QueryOptions(server_side=True, model=model))
+                                      for t in texts])
+
+    from_files = server_side(MODEL)
+    assert server_side(name) == from_files
+    # Replace it with every query weight doubled: the same ranking, every score doubled.
+    doubled = {k: 2 * v for k, v in json.loads((resolve_model_dir(MODEL) / "query_weights.json").read_text()).items()}
+    status, _ = raw(node_url, "PUT", f"/_plugins/nail/models/{name}", {
+        "tokenizer": json.loads((resolve_model_dir(MODEL) / "tokenizer.json").read_text()), "query_weights": doubled})
+    assert status == 200
+    after = server_side(name)
+    assert [[d for d, _ in hits] for hits in after] == [[d for d, _ in hits] for hits in from_files]
+    assert all(math.isclose(a, 2 * b, rel_tol=1e-6) for x, y in zip(after, from_files, strict=True)
+               for (_, a), (_, b) in zip(x, y, strict=True))
+    delete_model(client, name)
+    assert name not in list_models(client)
+    status, body = raw_search(node_url, index, json.dumps({"query": nail(model=name)}).encode())
+    assert status == 400 and f"unknown model [{name}]" in json.dumps(body)
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ({"query_weights": {}}, "needs \\\"tokenizer\\\""),
+    ({"tokenizer": {"model": {"type": "BPE"}}}, "must be of type WordPiece"),
+    ("weights 999999", "the weights belong to another tokenizer"),
+    ("weights -1.0", "must be a finite number > 0"),
+    ({"tokenizer": {}, "colour": 1}, "unknown field [colour]"),
+])
+def test_a_model_that_cannot_work_is_refused_with_a_400(node_url, body, reason):
+    if isinstance(body, str):  # the shipped tokenizer with one bad weight
+        kind, value = body.split()
+        tokenizer = json.loads((resolve_model_dir(MODEL) / "tokenizer.json").read_text())
+        weights = {value: 1.0} if kind == "weights" and value.isdigit() else {"1000": float(value)}
+        body = {"tokenizer": tokenizer, "query_weights": weights}
+    status, answer = raw(node_url, "PUT", "/_plugins/nail/models/test-bad-model", body)
+    assert status == 400, answer
+    assert reason in json.dumps(answer), answer
+    assert raw(node_url, "GET", "/_plugins/nail/models/test-bad-model")[0] in (400, 404)
+
+
+def test_a_bad_model_name_is_a_400(node_url):
+    assert raw(node_url, "PUT", "/_plugins/nail/models/..%2Fetc", {"tokenizer": {}})[0] == 400

@@ -35,12 +35,23 @@ public final class ModelRegistry {
         return root;
     }
 
-    /** The model called {@code name}, or IllegalArgumentException naming the models there are. */
-    public NailModel get(String name) {
+    /** IllegalArgumentException unless {@code name} is a valid model name. */
+    public void checkName(String name) {
         if (name == null || !NAME.matcher(name).matches()) {
             throw new IllegalArgumentException("[nail] model name [" + name + "] is not valid: use letters, digits, "
                 + "'.', '_' and '-'");
         }
+    }
+
+    /** Whether {@code config/nail/models/<name>/tokenizer.json} exists on this node. */
+    public boolean hasFiles(String name) {
+        checkName(name);
+        return Files.isRegularFile(root.resolve(name).resolve(NailModel.TOKENIZER_FILE));
+    }
+
+    /** The model called {@code name}, or IllegalArgumentException naming the models there are. */
+    public NailModel get(String name) {
+        checkName(name);
         Path dir = root.resolve(name);
         Path tokenizerFile = dir.resolve(NailModel.TOKENIZER_FILE);
         if (!Files.isRegularFile(tokenizerFile)) {

@@ -46,12 +46,22 @@ public final class NailModel {
      * {@code Tokenizer.tokenize_query} returns them; {@code weights} gives a token's query weight.
      */
     public List<Token> tokenizeQuery(String text, java.util.function.IntToDoubleFunction weights) {
-        Map<Integer, Integer> counts = new LinkedHashMap<>();
+        return toTokens(countTokens(text), weights);
+    }
+
+    /** Distinct non-special token ids of {@code text} in first-seen order, with their counts. */
+    public LinkedHashMap<Integer, Integer> countTokens(String text) {
+        LinkedHashMap<Integer, Integer> counts = new LinkedHashMap<>();
         for (int id : tokenizer.encode(text)) {
             if (!specialIds.contains(id)) {
                 counts.merge(id, 1, Integer::sum);
             }
         }
+        return counts;
+    }
+
+    /** Tokens with boost = count x weight, in the order of {@code counts}. */
+    public static List<Token> toTokens(Map<Integer, Integer> counts, java.util.function.IntToDoubleFunction weights) {
         List<Token> tokens = new ArrayList<>(counts.size());
         // Python multiplies the int count by a float64 weight; the boost is then read back as a float.
         counts.forEach((id, count) -> tokens.add(new Token(id, count, count * weights.applyAsDouble(id))));
@@ -78,6 +88,10 @@ public final class NailModel {
         return sorted.subList(0, limit);
     }
 
+    public int weightCount() {
+        return queryWeights.size();
+    }
+
     public BertTokenizer tokenizer() {
         return tokenizer;
     }
@@ -85,19 +99,50 @@ public final class NailModel {
     /** Loads {@code dir/tokenizer.json} and, if present, {@code dir/query_weights.json}. */
     public static NailModel load(Path dir) throws IOException {
         Map<String, Object> json = readJson(dir.resolve(TOKENIZER_FILE));
-        Map<Integer, Double> weights = new HashMap<>();
         Path weightsFile = dir.resolve(QUERY_WEIGHTS_FILE);
-        if (Files.isRegularFile(weightsFile)) {
-            for (Map.Entry<String, Object> e : readJson(weightsFile).entrySet()) {
-                try {
-                    weights.put(Integer.parseInt(e.getKey()), ((Number) e.getValue()).doubleValue());
-                } catch (NumberFormatException | ClassCastException | NullPointerException ex) {
-                    throw new IllegalArgumentException(weightsFile + ": entry [" + e.getKey() + "] is not "
-                        + "\"token id\": number");
-                }
-            }
+        Map<String, Object> rawWeights = Files.isRegularFile(weightsFile) ? readJson(weightsFile) : Map.of();
+        return fromJson(json, rawWeights, dir.toString());
+    }
+
+    /** A model from the texts of its tokenizer.json and query_weights.json (null or empty: no weights). */
+    public static NailModel fromJsonText(String tokenizerJson, String weightsJson, String source) throws IOException {
+        if (tokenizerJson == null || tokenizerJson.isBlank()) {
+            throw new IllegalArgumentException(source + ": no tokenizer");
         }
-        return fromTokenizerJson(json, Collections.unmodifiableMap(weights), dir.resolve(TOKENIZER_FILE).toString());
+        Map<String, Object> weights = weightsJson == null || weightsJson.isBlank() ? Map.of()
+            : SystemModels.parseJson(weightsJson);
+        return fromJson(SystemModels.parseJson(tokenizerJson), weights, source);
+    }
+
+    /**
+     * Checks that the weights belong to the vocabulary: every key a token id of it, every value a finite
+     * number > 0 (a model whose vocabulary and weights disagree is refused, naming the first bad entry).
+     */
+    static NailModel fromJson(Map<String, Object> tokenizerJson, Map<String, Object> rawWeights, String source) {
+        NailModel model = fromTokenizerJson(tokenizerJson, Map.of(), source);
+        int size = model.tokenizer.vocabSize();
+        Map<Integer, Double> weights = new HashMap<>();
+        for (Map.Entry<String, Object> e : rawWeights.entrySet()) {
+            int id;
+            double w;
+            try {
+                id = Integer.parseInt(e.getKey());
+                w = ((Number) e.getValue()).doubleValue();
+            } catch (NumberFormatException | ClassCastException | NullPointerException ex) {
+                throw new IllegalArgumentException(source + ": query weight entry [" + e.getKey() + "] is not "
+                    + "\"token id\": number");
+            }
+            if (id < 0 || id >= size) {
+                throw new IllegalArgumentException(source + ": query weight for token id [" + id + "], but the "
+                    + "vocabulary has ids 0 to " + (size - 1) + ": the weights belong to another tokenizer");
+            }
+            if (!(w > 0) || Double.isInfinite(w)) {
+                throw new IllegalArgumentException(source + ": query weight of token id [" + id + "] is [" + w
+                    + "]; it must be a finite number > 0");
+            }
+            weights.put(id, w);
+        }
+        return new NailModel(model.tokenizer, Collections.unmodifiableMap(weights), model.specialIds);
     }
 
     @SuppressWarnings("unchecked")

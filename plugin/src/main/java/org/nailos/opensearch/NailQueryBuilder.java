@@ -9,6 +9,8 @@ import org.apache.lucene.search.BoostQuery;
 import org.apache.lucene.search.IndexSearcher;
 import org.apache.lucene.search.MatchNoDocsQuery;
 import org.apache.lucene.search.Query;
+import org.apache.lucene.util.SetOnce;
+import org.opensearch.core.action.ActionListener;
 import org.opensearch.core.common.ParsingException;
 import org.opensearch.core.common.io.stream.StreamInput;
 import org.opensearch.core.common.io.stream.StreamOutput;
@@ -16,14 +18,21 @@ import org.opensearch.core.xcontent.XContentBuilder;
 import org.opensearch.core.xcontent.XContentParser;
 import org.opensearch.index.mapper.MappedFieldType;
 import org.opensearch.index.query.AbstractQueryBuilder;
+import org.opensearch.index.query.QueryBuilder;
+import org.opensearch.index.query.QueryRewriteContext;
 import org.opensearch.index.query.QueryShardContext;
 import org.opensearch.index.query.QueryShardException;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.function.IntToDoubleFunction;
+import java.util.function.Supplier;
 
 /**
  * {@code {"nail": {"field": "nail", "query": "vitamin d and bone loss", "model": "nail-minilm"}}}: the text is
@@ -45,30 +54,94 @@ public class NailQueryBuilder extends AbstractQueryBuilder<NailQueryBuilder> {
     private final String model;
     private final Integer maxClauses;  // null: the node's indices.query.bool.max_clause_count
     private final ModelRegistry models;
+    private final SystemModels uploaded;  // null: models from config files only (unit tests)
+    // An uploaded model is fetched and the text tokenized on the coordinating node (doRewrite); the shards get
+    // the distinct token ids, their counts and the model's weights for them, so no shard needs the model.
+    private int[] ids;
+    private int[] counts;
+    private double[] modelWeights;
+    private Supplier<NailModel> pending;  // set between registering the fetch and its answer
 
-    public NailQueryBuilder(String field, String query, String model, Integer maxClauses, ModelRegistry models) {
+    public NailQueryBuilder(String field, String query, String model, Integer maxClauses, ModelRegistry models,
+                            SystemModels uploaded) {
         this.field = Objects.requireNonNull(field, "field");
         this.query = Objects.requireNonNull(query, "query");
         this.model = Objects.requireNonNull(model, "model");
         this.maxClauses = maxClauses;
         this.models = models;
+        this.uploaded = uploaded;
     }
 
-    public NailQueryBuilder(StreamInput in, ModelRegistry models) throws IOException {
+    public NailQueryBuilder(StreamInput in, ModelRegistry models, SystemModels uploaded) throws IOException {
         super(in);
         this.field = in.readString();
         this.query = in.readString();
         this.model = in.readString();
         this.maxClauses = in.readOptionalVInt();
+        if (in.readBoolean()) {
+            this.ids = in.readVIntArray();
+            this.counts = in.readVIntArray();
+            this.modelWeights = in.readDoubleArray();
+        }
         this.models = models;
+        this.uploaded = uploaded;
     }
 
     @Override
     protected void doWriteTo(StreamOutput out) throws IOException {
+        if (pending != null) {
+            throw new IllegalStateException("[nail] the model fetch was not awaited before sending the query");
+        }
         out.writeString(field);
         out.writeString(query);
         out.writeString(model);
         out.writeOptionalVInt(maxClauses);
+        out.writeBoolean(ids != null);
+        if (ids != null) {
+            out.writeVIntArray(ids);
+            out.writeVIntArray(counts);
+            out.writeDoubleArray(modelWeights);
+        }
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    protected QueryBuilder doRewrite(QueryRewriteContext context) throws IOException {
+        if (ids != null || uploaded == null) {
+            return this;
+        }
+        if (pending != null) {
+            NailModel fetched = pending.get();
+            return fetched == null ? this : resolved(fetched);
+        }
+        if (context.convertToShardContext() != null || models.hasFiles(model)) {
+            return this;  // a model folder on the node: the shard tokenizes (doToQuery)
+        }
+        SetOnce<NailModel> holder = new SetOnce<>();
+        context.registerAsyncAction((client, listener) -> uploaded.get(client, model, ActionListener.wrap(m -> {
+            holder.set(m);
+            ((ActionListener<Object>) listener).onResponse(null);
+        }, listener::onFailure)));
+        NailQueryBuilder next = copy();
+        next.pending = holder::get;
+        return next;
+    }
+
+    private NailQueryBuilder copy() {
+        NailQueryBuilder next = new NailQueryBuilder(field, query, model, maxClauses, models, uploaded);
+        next.boost(boost);
+        next.queryName(queryName);
+        return next;
+    }
+
+    /** This query with the text tokenized by {@code nail} and the model's weights for its tokens. */
+    NailQueryBuilder resolved(NailModel nail) {
+        Map<Integer, Integer> tokenCounts = nail.countTokens(query);
+        NailQueryBuilder next = copy();
+        next.ids = tokenCounts.keySet().stream().mapToInt(Integer::intValue).toArray();
+        next.counts = tokenCounts.values().stream().mapToInt(Integer::intValue).toArray();
+        next.modelWeights = Arrays.stream(next.ids).mapToDouble(nail::modelWeight).toArray();
+        return next;
     }
 
     @Override
@@ -84,7 +157,8 @@ public class NailQueryBuilder extends AbstractQueryBuilder<NailQueryBuilder> {
         builder.endObject();
     }
 
-    public static NailQueryBuilder fromXContent(XContentParser parser, ModelRegistry models) throws IOException {
+    public static NailQueryBuilder fromXContent(XContentParser parser, ModelRegistry models, SystemModels uploaded)
+        throws IOException {
         String field = null;
         String query = null;
         String model = null;
@@ -137,11 +211,17 @@ public class NailQueryBuilder extends AbstractQueryBuilder<NailQueryBuilder> {
                 + " characters, over the " + MAX_QUERY_CHARS + " allowed");
         }
         try {
-            models.get(model);  // an unknown model is the caller's mistake: say so before any shard is asked
+            // An unknown model is the caller's mistake: say so before any shard is asked. An uploaded model is
+            // looked up when the query is rewritten (asynchronously), so only its name is checked here.
+            if (uploaded == null) {
+                models.get(model);
+            } else {
+                models.checkName(model);
+            }
         } catch (IllegalArgumentException e) {
             throw new ParsingException(parser.getTokenLocation(), e.getMessage());
         }
-        NailQueryBuilder builder = new NailQueryBuilder(field, query, model, maxClauses, models);
+        NailQueryBuilder builder = new NailQueryBuilder(field, query, model, maxClauses, models, uploaded);
         builder.boost(boost);
         builder.queryName(queryName);
         return builder;
@@ -173,14 +253,28 @@ public class NailQueryBuilder extends AbstractQueryBuilder<NailQueryBuilder> {
             throw new QueryShardException(context, "[nail] field [{}] is of type [{}]; it must be rank_features",
                 field, type.typeName());
         }
-        NailModel nail;
-        try {
-            nail = models.get(model);
-        } catch (IllegalArgumentException e) {
-            throw new QueryShardException(context, e.getMessage());
+        Map<Integer, Integer> tokenCounts;
+        IntToDoubleFunction ownWeights;
+        if (ids != null) {
+            tokenCounts = new LinkedHashMap<>();
+            Map<Integer, Double> carried = new HashMap<>();
+            for (int i = 0; i < ids.length; i++) {
+                tokenCounts.put(ids[i], counts[i]);
+                carried.put(ids[i], modelWeights[i]);
+            }
+            ownWeights = carried::get;
+        } else {
+            NailModel nail;
+            try {
+                nail = models.get(model);
+            } catch (IllegalArgumentException e) {
+                throw new QueryShardException(context, e.getMessage());
+            }
+            tokenCounts = nail.countTokens(query);
+            ownWeights = nail::modelWeight;
         }
         List<NailModel.Token> tokens = NailModel.selectTokens(
-            nail.tokenizeQuery(query, queryWeights(context, nail)),
+            NailModel.toTokens(tokenCounts, queryWeights(context, ownWeights)),
             maxClauses != null ? maxClauses : IndexSearcher.getMaxClauseCount());
         if (tokens.isEmpty()) {
             return new MatchNoDocsQuery("[nail] the query has no token of model [" + model + "]");
@@ -200,15 +294,15 @@ public class NailQueryBuilder extends AbstractQueryBuilder<NailQueryBuilder> {
      * (N = docCount, df = docFreq, deleted documents included, as BM25 counts them); the model's weights when the
      * index has no such field or no document in it.
      */
-    IntToDoubleFunction queryWeights(QueryShardContext context, NailModel nail) throws IOException {
+    IntToDoubleFunction queryWeights(QueryShardContext context, IntToDoubleFunction ownWeights) throws IOException {
         String statsField = field + STATS_SUFFIX;
         IndexReader reader = context.getIndexReader();
         if (reader == null || context.fieldMapper(statsField) == null) {
-            return nail::modelWeight;
+            return ownWeights;
         }
         int docCount = reader.getDocCount(statsField);
         if (docCount <= 0) {
-            return nail::modelWeight;
+            return ownWeights;
         }
         return id -> {
             try {
@@ -227,12 +321,15 @@ public class NailQueryBuilder extends AbstractQueryBuilder<NailQueryBuilder> {
     @Override
     protected boolean doEquals(NailQueryBuilder other) {
         return field.equals(other.field) && query.equals(other.query) && model.equals(other.model)
-            && Objects.equals(maxClauses, other.maxClauses);
+            && Objects.equals(maxClauses, other.maxClauses) && Arrays.equals(ids, other.ids)
+            && Arrays.equals(counts, other.counts) && Arrays.equals(modelWeights, other.modelWeights)
+            && Objects.equals(pending, other.pending);
     }
 
     @Override
     protected int doHashCode() {
-        return Objects.hash(field, query, model, maxClauses);
+        return Objects.hash(field, query, model, maxClauses, Arrays.hashCode(ids), Arrays.hashCode(counts),
+            Arrays.hashCode(modelWeights), pending);
     }
 
     @Override

@@ -27,23 +27,34 @@ public class NailQueryBuilderTest {
         try (XContentParser p = JsonXContent.jsonXContent.createParser(NamedXContentRegistry.EMPTY,
             DeprecationHandler.THROW_UNSUPPORTED_OPERATION, json)) {
             p.nextToken();  // START_OBJECT, where the query registry hands over
-            return NailQueryBuilder.fromXContent(p, MODELS);
+            return NailQueryBuilder.fromXContent(p, MODELS, null);
         }
     }
 
     @Test
     public void streamRoundTrip() throws IOException {
-        NailQueryBuilder q = new NailQueryBuilder("nail", "vitamin d and bone loss", "nail-minilm", 512, MODELS);
+        NailQueryBuilder q = new NailQueryBuilder("nail", "vitamin d and bone loss", "nail-minilm", 512, MODELS, null);
         q.boost(2.5f);
         q.queryName("n");
         BytesStreamOutput out = new BytesStreamOutput();
         q.writeTo(out);
         try (StreamInput in = out.bytes().streamInput()) {
-            NailQueryBuilder back = new NailQueryBuilder(in, MODELS);
+            NailQueryBuilder back = new NailQueryBuilder(in, MODELS, null);
             assertEquals(q, back);
             assertEquals(q.hashCode(), back.hashCode());
             assertEquals(2.5f, back.boost(), 0f);
             assertEquals("n", back.queryName());
+        }
+    }
+
+    @Test
+    public void tokenizedFormCrossesTheWire() throws IOException {
+        NailQueryBuilder q = new NailQueryBuilder("nail", "coffee coffee tea", "nail-minilm", null, MODELS, null)
+            .resolved(MODELS.get("nail-minilm"));
+        BytesStreamOutput out = new BytesStreamOutput();
+        q.writeTo(out);
+        try (StreamInput in = out.bytes().streamInput()) {
+            assertEquals(q, new NailQueryBuilder(in, MODELS, null));
         }
     }
 
