@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 from nail_os.corpus import Record
 from nail_os.features import FLOAT32_MAX, FeatureError, token_features
 from nail_os.mapping import DEFAULT_NAIL_FIELD
+from nail_os.statistics import tokens_field
 from nail_os.tokens import Tokenizer
 
 # Lucene refuses a term over 32,766 bytes, and OpenSearch's `_id` is limited to 512 bytes.
@@ -49,8 +50,10 @@ def to_document(
     nail_field: str = DEFAULT_NAIL_FIELD,
     top_k: int | None = None,
     max_ratio: float | None = None,
+    tokens: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The `_source` to index for `record`; `weights` are the encoder's (or the record's) token weights."""
+    """The `_source` to index for `record`; `weights` are the encoder's (or the record's) token weights, `tokens`
+    the distinct token ids of its text (`nail_os.statistics.document_tokens`), kept for query weights."""
     doc: dict[str, Any] = {"doc_id": record.doc_id}
     if record.title:
         doc["title"] = record.title
@@ -60,6 +63,8 @@ def to_document(
         doc["metadata"] = record.metadata
     if weights is not None:
         doc[nail_field] = nail_features(weights, tokenizer, top_k=top_k, max_ratio=max_ratio)
+    if tokens:
+        doc[tokens_field(nail_field)] = tokens
     return doc
 
 

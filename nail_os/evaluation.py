@@ -14,6 +14,7 @@ the engine's NAIL top-10 against exhaustive in-process scoring. `nail_os.report`
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -21,7 +22,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from opensearchpy import OpenSearch
 
@@ -32,6 +33,7 @@ from nail_os.evaluation_metrics import MEASURES, PRIMARY, Qrels, Run, compare, p
 from nail_os.mapping import DEFAULT_NAIL_FIELD
 from nail_os.queries import DEFAULT_MAX_CLAUSES, MODES, Mode, QueryOptions, build_query, select_tokens
 from nail_os.search import parse_hits, send
+from nail_os.statistics import index_statistics
 from nail_os.tokens import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,7 @@ class EvalOptions:
     features: Path | None = None  # pre-encoded documents (`nail-os encode` JSONL) instead of encoding here
     nail_field: str = DEFAULT_NAIL_FIELD
     max_clauses: int = DEFAULT_MAX_CLAUSES
+    query_weights: Literal["index", "model"] = "index"  # see QueryOptions.query_weights
     seed: int = 0
     show_progress: bool = True
 
@@ -114,6 +117,23 @@ class EvalResult:
 
 
 # -- inputs ----------------------------------------------------------------------------------------------------
+KINDS = ("supervised", "transductive", "zero-shot")
+
+
+def collection_kind(model_dir: Path, name: str) -> str:
+    """How the model saw collection `name` (its `provenance.json`, written by `nail-os train`): "supervised" (its
+    qrels trained or selected the model), "transductive" (its text trained it, without labels) or "zero-shot";
+    "unknown" for a model folder that does not say. Results of different kinds are never averaged together."""
+    path = Path(model_dir) / "provenance.json"
+    if not path.is_file():
+        return "unknown"
+    seen = json.loads(path.read_text(encoding="utf-8"))
+    for kind in ("supervised", "transductive"):
+        if name in seen.get(kind, []):
+            return kind
+    return "zero-shot"
+
+
 def dataset_name(source: str) -> str:
     """`../shared/data/scifact` → `scifact`; `irds:beir/scifact/test` → `beir-scifact-test`."""
     path = Path(source)
@@ -228,6 +248,11 @@ def evaluate(client: OpenSearch, source: str, options: EvalOptions) -> EvalResul
                              reindex=options.reindex, device=options.device, features=options.features,
                              show_progress=options.show_progress)
     timings["index_s"] = time.monotonic() - started
+    weights_source = "model"
+    if options.query_weights == "index":
+        table = index_statistics(client, index, options.nail_field).vocabulary_weights(tokenizer)
+        if table is not None:  # the index's own IDF, as `search()` reads it query by query
+            tokenizer, weights_source = replace(tokenizer, query_weights=table), "index"
     sizes = measure_sizes(client, source, index, model=model, nail_field=options.nail_field,
                           show_progress=options.show_progress)
     timings["sizes_s"] = time.monotonic() - started - timings["index_s"]
@@ -276,6 +301,8 @@ def evaluate(client: OpenSearch, source: str, options: EvalOptions) -> EvalResul
                     "judgments": dataset.judgments, "documents": len(prepared.features)},
         "model": model,
         "model_dir": str(resolve_model_dir(model)),
+        "kind": collection_kind(resolve_model_dir(model), dataset.name),
+        "query_weights": weights_source,  # "index": IDF over the index's own documents; "model": query_weights.json
         "index": {"name": index, "reused": prepared.reused, "ingest": prepared.ingest},
         "options": {k: (list(v) if isinstance(v, tuple) else str(v) if isinstance(v, Path) else v)
                     for k, v in asdict(options).items()},

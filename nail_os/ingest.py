@@ -34,7 +34,8 @@ from nail_os.corpus import Record
 from nail_os.documents import DocumentError, check_record, document_json, nail_features, to_document
 from nail_os.encoders import SparseEncoder
 from nail_os.engines import engine_of
-from nail_os.mapping import DEFAULT_NAIL_FIELD, check_nail_field
+from nail_os.mapping import DEFAULT_NAIL_FIELD, check_nail_field, ensure_tokens_field
+from nail_os.statistics import document_tokens, tokens_field
 from nail_os.tokens import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class IngestReport:
     rejected: int = 0
     skipped: int = 0  # records already done by an earlier run (resume)
     retries: int = 0
-    # Documents longer than the encoder reads (its max_length tokens): only their start was encoded.
+    # Documents longer than the encoder reads (all its windows, `read_limit` tokens): only their start was encoded.
     truncated: int = 0
     seconds: float = 0.0
     rejects_path: Path | None = None
@@ -154,6 +155,9 @@ class Ingester:
     def run(self, records: Iterable[Record], *, total: int | None = None, show_progress: bool = True) -> IngestReport:
         opts = self.options
         check_nail_field(self.client, opts.index, opts.nail_field)
+        if self.tokenizer is not None and ensure_tokens_field(self.client, opts.index, opts.nail_field):
+            log.info("index %r: added %s, the token statistics that weigh queries", opts.index,
+                     tokens_field(opts.nail_field))
         state = self._load_state() if opts.resume else {}
         done = int(state.get("position", 0))
         rejects = _Rejects(opts.rejects_path, append=done > 0)
@@ -213,11 +217,12 @@ class Ingester:
             else:
                 good.append(record)
         weights = self._weights(good)
+        tokens = self._tokens(good)
         actions: dict[str, dict[str, Any]] = {}
         by_id: dict[str, Record] = {}
-        for record, w in zip(good, weights, strict=True):
+        for record, w, t in zip(good, weights, tokens, strict=True):
             try:
-                action = self._action(record, w)
+                action = self._action(record, w, t)
             except DocumentError as exc:
                 self._reject(record, str(exc), rejects)
                 continue
@@ -266,9 +271,21 @@ class Ingester:
             self._count_truncated([records[i] for i in todo])
         return weights
 
+    def _tokens(self, records: list[Record]) -> list[list[str] | None]:
+        """Each record's distinct token ids (the index's token statistics), None for a record without text."""
+        if self.tokenizer is None:
+            return [None] * len(records)
+        texts = [i for i, r in enumerate(records) if r.full_text]
+        found = document_tokens(self.tokenizer, [records[i].full_text for i in texts])
+        tokens: list[list[str] | None] = [None] * len(records)
+        for i, ids in zip(texts, found, strict=True):
+            tokens[i] = ids
+        return tokens
+
     def _count_truncated(self, records: list[Record]) -> None:
-        """Count (and log at INFO) the texts the encoder cut at its `max_length`, so a cut is never silent."""
-        max_length = getattr(self.encoder, "max_length", None)
+        """Count (and log at INFO) the texts the encoder cut at its `read_limit` (all its windows), so a cut is
+        never silent."""
+        max_length = getattr(self.encoder, "read_limit", None) or getattr(self.encoder, "max_length", None)
         if not max_length or self.tokenizer is None:
             return
         # The encoder adds [CLS] and [SEP] to each text; the query tokenizer does not truncate.
@@ -283,18 +300,17 @@ class Ingester:
                     max_length,
                 )
 
-    def _action(self, record: Record, weights: dict[str, float] | None) -> dict[str, Any]:
+    def _action(self, record: Record, weights: dict[str, float] | None, tokens: list[str] | None) -> dict[str, Any]:
         opts = self.options
         if opts.update:
             features = nail_features(weights or {}, self.tokenizer, top_k=opts.top_k, max_ratio=opts.max_ratio)
-            return {
-                "_op_type": "update",
-                "_index": opts.index,
-                "_id": record.doc_id,
-                "doc": {opts.nail_field: features},
-            }
+            doc: dict[str, Any] = {opts.nail_field: features}
+            if tokens:
+                doc[tokens_field(opts.nail_field)] = tokens
+            return {"_op_type": "update", "_index": opts.index, "_id": record.doc_id, "doc": doc}
         doc = to_document(
-            record, weights, self.tokenizer, nail_field=opts.nail_field, top_k=opts.top_k, max_ratio=opts.max_ratio
+            record, weights, self.tokenizer, nail_field=opts.nail_field, top_k=opts.top_k, max_ratio=opts.max_ratio,
+            tokens=tokens,
         )
         return {"_op_type": "index", "_index": opts.index, "_id": record.doc_id, "_source": document_json(doc)}
 
@@ -490,6 +506,11 @@ class LazyEncoder:
 
             self._encoder = load_encoder(resolve_model_dir(self.model), device=self.device)
         return self._encoder.encode_documents(texts, batch_size=batch_size, show_progress=show_progress)
+
+    @property
+    def read_limit(self) -> int | None:
+        """Tokens the encoder reads of one document, over all its windows."""
+        return getattr(self._encoder, "read_limit", None)
 
     @property
     def max_length(self) -> int | None:

@@ -11,9 +11,13 @@ from importlib.resources import files
 from typing import Any
 
 from nail_os.engines import engine_of
+from nail_os.statistics import tokens_field
 
 DEFAULT_NAIL_FIELD = "nail"
 _PLACEHOLDER = "NAIL_FIELD"
+_TOKENS_PLACEHOLDER = "NAIL_TOKENS_FIELD"
+# Each document's distinct token ids: postings only (a query reads document frequencies, never values).
+TOKENS_MAPPING = {"type": "keyword", "doc_values": False}
 
 
 class MappingError(RuntimeError):
@@ -58,8 +62,8 @@ def index_body(
 
 
 def _substitute(body: dict[str, Any], nail_field: str) -> dict[str, Any]:
-    text = json.dumps(body).replace(f'"{_PLACEHOLDER}"', json.dumps(nail_field))
-    return json.loads(text)
+    text = json.dumps(body).replace(f'"{_TOKENS_PLACEHOLDER}"', json.dumps(tokens_field(nail_field)))
+    return json.loads(text.replace(f'"{_PLACEHOLDER}"', json.dumps(nail_field)))
 
 
 def create_index(client: Any, index: str, *, exist_ok: bool = True, **options: Any) -> bool:
@@ -121,8 +125,24 @@ def add_nail_field(client: Any, index: str, nail_field: str = DEFAULT_NAIL_FIELD
     expected = engine_of(client).NAIL_FIELD_TYPE
     kind = field_type(client, index, nail_field)
     if kind == expected:
+        ensure_tokens_field(client, index, nail_field)
         return False
     if kind is not None:
         raise MappingError(f"index {index!r} already maps {nail_field!r} as {kind!r}; choose another --nail-field")
     client.indices.put_mapping(index=index, body={"properties": {nail_field: {"type": expected}}})
+    ensure_tokens_field(client, index, nail_field)
+    return True
+
+
+def ensure_tokens_field(client: Any, index: str, nail_field: str = DEFAULT_NAIL_FIELD) -> bool:
+    """Add `<nail_field>_tokens` (the token statistics of `nail_os.statistics`) to `index` if it lacks it, as on an
+    index made by an older nail-os; True if added. Its IDF then counts the documents ingested from now on."""
+    name = tokens_field(nail_field)
+    kind = field_type(client, index, name)
+    if kind == "keyword":
+        return False
+    if kind is not None:
+        raise MappingError(f"index {index!r} maps {name!r} as {kind!r}; nail-os keeps token statistics there "
+                           f"(a keyword field): choose another --nail-field")
+    client.indices.put_mapping(index=index, body={"properties": {name: TOKENS_MAPPING}})
     return True

@@ -11,7 +11,7 @@ which scores the same product (see `nail_os.engines.elasticsearch`); the rest of
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -56,6 +56,9 @@ class QueryOptions:
     # plugin); "sparse_vector": Elasticsearch's query with query_vector (same scores, 8.15+).
     nail_query: Literal["rank_feature", "neural_sparse", "sparse_vector"] = "rank_feature"
     engine: EngineName = "opensearch"  # whose dialect; `search()` sets it from the client
+    # "index": IDF over the searched index's own documents where it keeps token statistics (nail_os.statistics),
+    # the model's query_weights.json otherwise; "model": always the model's.
+    query_weights: Literal["index", "model"] = "index"
     # Send the text in one `nail` clause, tokenized and weighted inside the node by the nail plugin (plugin/),
     # instead of one clause per token; `model` names the model there (a folder under config/nail/models/).
     server_side: bool = False
@@ -67,6 +70,8 @@ class QueryOptions:
         if self.engine not in ENGINES:
             raise QueryError(f"engine {self.engine!r} is not one of {', '.join(ENGINES)}")
         # nail_query is checked against the engine in build_query: `search()` sets the engine from its client.
+        if self.query_weights not in ("index", "model"):
+            raise QueryError(f"query_weights {self.query_weights!r} is not 'index' or 'model'")
         if self.max_clauses < 1:
             raise QueryError(f"max_clauses must be ≥ 1, got {self.max_clauses}")
         if self.server_side and self.engine != "opensearch":
@@ -74,6 +79,10 @@ class QueryOptions:
         if self.server_side and self.on_too_many == "refuse":
             raise QueryError("server_side always prunes a query over max_clauses tokens (the node tokenizes it); "
                              "use on_too_many='prune' or build the query on the client")
+        if self.server_side and self.query_weights != "index":
+            raise QueryError("server_side weighs tokens as query_weights='index' does (the index's statistics where "
+                             "it keeps them, the model's weights otherwise); query_weights='model' needs the "
+                             "client-built body")
         if self.server_side and self.named:
             raise QueryError("server_side sends one `nail` clause, so hits cannot tell which tokens matched; "
                              "explain needs the client-built body (server_side=False)")
@@ -144,8 +153,16 @@ def bm25_clause(text: str, *, text_fields: Sequence[str], max_clauses: int, name
     return {"multi_match": clause}
 
 
-def build_query(text: str, tokenizer: Tokenizer | None, options: QueryOptions | None = None) -> dict[str, Any]:
+def build_query(
+    text: str,
+    tokenizer: Tokenizer | None,
+    options: QueryOptions | None = None,
+    query_weights: Mapping[int, float] | None = None,
+) -> dict[str, Any]:
     """The search body for `text` under `options` (mode, weights, clause limit).
+
+    `query_weights` (token id -> weight: the searched index's IDF, `nail_os.statistics`) replace the model's
+    own query weights.
 
     >>> build_query("u.s. coffee", tok, QueryOptions(mode="nail"))["query"]  # doctest: +SKIP
     {'bool': {'should': [{'rank_feature': {'field': 'nail.1057', 'linear': {}}}, ...]}}
@@ -178,7 +195,7 @@ def build_query(text: str, tokenizer: Tokenizer | None, options: QueryOptions | 
         if options.nail_query not in supported:
             raise QueryError(f"nail_query {options.nail_query!r} does not run on {options.engine}; choose one of "
                              f"{', '.join(supported)}")
-        tokens = select_tokens(tokenizer.tokenize_query(text), nail_budget, options.on_too_many)
+        tokens = select_tokens(tokenizer.tokenize_query(text, query_weights), nail_budget, options.on_too_many)
         if tokens and options.nail_query != "rank_feature":
             nail_part = neural_sparse_clause(tokens, nail_field=options.nail_field, engine=options.engine)
         elif tokens:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nail_os.engines import engine_of
 from nail_os.queries import QueryOptions, build_query
+from nail_os.statistics import index_statistics
 from nail_os.tokens import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,10 @@ def search(
     options = replace(options or QueryOptions(), engine=engine.NAME)
     if explain:
         options = replace(options, named=True)
-    body = build_query(text, tokenizer, options)
+    weights = None
+    if tokenizer is not None and options.mode != "bm25" and options.query_weights == "index":
+        weights = index_query_weights(client, index, options.nail_field, tokenizer.query_token_ids(text))
+    body = build_query(text, tokenizer, options, weights)
     params: dict[str, Any] = {}
     if explain:
         # Named clauses report their own scores: the contribution of each token, without `explain`'s tree.
@@ -69,6 +73,18 @@ def search(
         params["request_cache"] = str(request_cache).lower()
     response = send(client, index, body, params, retries=retries)
     return parse_hits(response, tokenizer, nail_weight=options.nail_weight if options.mode == "hybrid" else 1.0)
+
+
+def index_query_weights(client: Any, index: str, nail_field: str, token_ids: Iterable[int]) -> dict[int, float] | None:
+    """IDF of `token_ids` over `index` (`nail_os.statistics`), or None (the model's weights) when the index keeps
+    no token statistics or they cannot be read: a search never fails for want of them."""
+    engine = engine_of(client)
+    try:
+        return index_statistics(client, index, nail_field).weights(token_ids)
+    except engine.errors() as exc:
+        log.warning("index %r: token statistics unreadable, using the model's query weights: %s", index,
+                    describe_failure(exc, engine.status_code(exc)))
+        return None
 
 
 def send(client: Any, index: str, body: dict[str, Any], params: Mapping[str, str] | None = None, *,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,14 +82,20 @@ class Tokenizer:
     def token_to_id(self, token: str) -> int | None:
         return self.hf.token_to_id(token)
 
-    def tokenize_query(self, text: str) -> list[QueryToken]:
+    def query_token_ids(self, text: str) -> Counter[int]:
+        """Each distinct non-special token id of `text` with its count, in first-seen order."""
+        ids = self.hf.encode(text, add_special_tokens=False).ids
+        return Counter(i for i in ids if i not in self.special_ids)
+
+    def tokenize_query(self, text: str, weights: Mapping[int, float] | None = None) -> list[QueryToken]:
         """Distinct tokens of `text`, in first-seen order, with counts and query weights.
 
-        Special tokens ([CLS], [SEP], [UNK]...) are dropped: a query in a script the vocabulary does not
-        cover yields no tokens rather than a clause on [UNK].
+        `weights` (token id -> weight, e.g. IDF over the searched index, `nail_os.statistics`) replace the
+        model's own query weights; a token missing from both weighs 1. Special tokens ([CLS], [SEP],
+        [UNK]...) are dropped: a query in a script the vocabulary does not cover yields no tokens rather
+        than a clause on [UNK].
         """
-        ids = self.hf.encode(text, add_special_tokens=False).ids
-        counts = Counter(i for i in ids if i not in self.special_ids)
+        table = self.query_weights if weights is None else weights
         return [
-            QueryToken(i, self.id_to_token(i), c, self.query_weights.get(i, 1.0)) for i, c in counts.items()
+            QueryToken(i, self.id_to_token(i), c, table.get(i, 1.0)) for i, c in self.query_token_ids(text).items()
         ]

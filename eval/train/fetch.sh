@@ -15,7 +15,7 @@ for ds in scifact nfcorpus cranfield cacm medline; do
 done
 wc -l $ROOT/enc/$JOB/*.jsonl
 tar cf - -C $ROOT/enc $JOB | xz -T8 -6 | split -b 15m -d - $OUT/enc-$JOB.tar.xz.part
-tar czf $OUT/model-$JOB.tgz -C $MODEL config.json tokenizer.json query_weights.json
+tar czf $OUT/model-$JOB.tgz -C $MODEL config.json tokenizer.json query_weights.json provenance.json
 split -b 15m -d $MODEL/model.safetensors $OUT/$JOB.safetensors.part
 sha256sum $MODEL/model.safetensors
 tar czf $OUT/logs.tgz -C $ROOT logs queue queue.log

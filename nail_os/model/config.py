@@ -31,6 +31,10 @@ BERT_KEYS = (
 )
 
 
+# What only architecture "nail" reads.
+DECODER_FIELDS = ("num_positions", "decoder_layers", "decoder_heads", "decoder_ffn", "dropout", "decoder_init")
+
+
 class ConfigError(ValueError):
     """A model config is inconsistent or names an unknown value."""
 
@@ -49,6 +53,11 @@ class NailConfig:
         decoder_heads: attention heads in the decoder; 0 means the encoder's `num_attention_heads`.
         decoder_ffn: feed-forward width in the decoder; 0 means the encoder's `intermediate_size`.
         dropout: dropout inside the decoder (the encoder keeps its own from `encoder`).
+        decoder_init: "random": pre-LN decoder layers from a random init, on top of the whole encoder;
+            "encoder": the pretrained encoder is split, its top `decoder_layers` layers become post-LN decoder
+            layers that keep their self-attention and feed-forward weights, with cross-attention initialised
+            from the same self-attention (NAIL's decoder is pretrained too); `encoder` then holds the lower
+            layers only.
         top_k: tokens kept per document at encoding time (training sees all of them).
         max_length: tokens read per document, [CLS] and [SEP] included.
         vocab_head: "mlm": the checkpoint's own BERT MLM head was loaded; "tied": a fresh dense + GELU +
@@ -67,6 +76,7 @@ class NailConfig:
     decoder_heads: int = 0
     decoder_ffn: int = 0
     dropout: float = 0.1
+    decoder_init: Literal["random", "encoder"] = "random"
     top_k: int = 256
     max_length: int = 256
     vocab_head: Literal["tied", "mlm"] = "tied"
@@ -93,6 +103,8 @@ class NailConfig:
         problems = []
         if self.architecture not in ("nail", "splade"):
             problems.append(f'architecture "{self.architecture}" is not "nail" or "splade"')
+        if self.decoder_init not in ("random", "encoder"):
+            problems.append(f'decoder_init "{self.decoder_init}" is not "random" or "encoder"')
         if self.vocab_head not in ("tied", "mlm"):
             problems.append(f'vocab_head "{self.vocab_head}" is not "tied" or "mlm"')
         for name in ("top_k", "max_length"):
@@ -118,7 +130,12 @@ class NailConfig:
             raise ConfigError("invalid NailConfig: " + "; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, **asdict(self)}
+        """The config.json contents; a pooling model ("splade") has no decoder, so no decoder fields are written."""
+        data = asdict(self)
+        if self.architecture == "splade":
+            for name in DECODER_FIELDS:
+                data.pop(name)
+        return {"format": FORMAT, **data}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NailConfig:

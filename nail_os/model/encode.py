@@ -29,6 +29,11 @@ from nail_os.tokens import Tokenizer
 # Weights are written with 4 decimals: OpenSearch rank_features keep 9 significant bits (Lucene
 # FeatureField), about 3 decimal digits, so more only grows the JSONL. Weights that round to 0 are dropped.
 DEFAULT_DECIMALS = 4
+# Long documents: up to 8 windows of max_length tokens (about 1,800 tokens at 256), 32 tokens shared between
+# neighbours. The length-aware top-k is off unless asked for; its floor keeps a title's main expansions.
+DEFAULT_MAX_WINDOWS = 8
+DEFAULT_WINDOW_OVERLAP = 32
+DEFAULT_MIN_TOP_K = 32
 # encode_corpus sorts and writes this many batches at a time: longer runs bucket better, shorter ones lose
 # less on a kill (resume redoes at most one chunk).
 BATCHES_PER_CHUNK = 32
@@ -83,6 +88,14 @@ class DocumentEncoder:
         precision: "auto": bf16 autocast on a GPU that has it (else fp16), fp32 on CPU; or "fp32", "bf16",
             "fp16" on any device. On a CPU with AMX, "bf16" is ~1.5x faster and keeps ~98% of the top-64
             tokens of fp32 (MiniLM NAIL and splade-tiny, SciFact).
+        max_windows: a document longer than `max_length` is read in up to this many overlapping windows of
+            `max_length` tokens, and its weight for a token is the largest any window gives it (1: the first
+            window only, i.e. truncation). The merge of the windows' top-k is the top-k of the merge, exactly.
+        window_overlap: tokens each window shares with the one before, so a phrase cut by one is whole in the other.
+        top_k_per_token: length-aware top-k: a document of n tokens keeps at most max(`min_top_k`,
+            n × this) tokens, never more than `top_k` (None: always `top_k`). A 12-word title then stores a few
+            dozen expansions instead of 256.
+        min_top_k: the floor of the length-aware top-k.
 
     >>> enc = DocumentEncoder.from_model_dir("splade-tiny")  # doctest: +SKIP
     >>> sorted(enc.encode_documents(["coffee beans"])[0].items(), key=lambda kv: -kv[1])[:2]  # doctest: +SKIP
@@ -100,6 +113,10 @@ class DocumentEncoder:
         num_threads: int | None = None,
         decimals: int | None = DEFAULT_DECIMALS,
         precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto",
+        max_windows: int = DEFAULT_MAX_WINDOWS,
+        window_overlap: int = DEFAULT_WINDOW_OVERLAP,
+        top_k_per_token: float | None = None,
+        min_top_k: int = DEFAULT_MIN_TOP_K,
     ) -> None:
         self.device = torch.device(device) if device is not None else default_device()
         if self.device.type == "cpu":
@@ -115,7 +132,15 @@ class DocumentEncoder:
         self.top_k = min(top_k or model.config.top_k, vocab_size)
         self.max_length = max_length or model.config.max_length
         self.decimals = decimals
-        self._doc_tokenizer = document_tokenizer(self.tokenizer.hf.to_str(), self.max_length)
+        if max_windows < 1 or not 0 <= window_overlap < self.max_length - 2:
+            raise ValueError(f"max_windows {max_windows} must be >= 1 and window_overlap {window_overlap} in "
+                             f"0..{self.max_length - 3}")
+        if top_k_per_token is not None and top_k_per_token <= 0 or min_top_k < 1:
+            raise ValueError(f"top_k_per_token {top_k_per_token} must be > 0 and min_top_k {min_top_k} >= 1")
+        self.max_windows, self.window_overlap = max_windows, window_overlap
+        self.top_k_per_token, self.min_top_k = top_k_per_token, min_top_k
+        # Documents are tokenized whole (up to max_windows windows) and cut into windows here.
+        self._doc_tokenizer = document_tokenizer(self.tokenizer.hf.to_str(), self.read_limit)
         self._pad_id = int(model.config.encoder.get("pad_token_id") or 0)
         # On a GPU every new batch width costs a new attention plan (cuDNN SDPA builds one per shape, about as
         # long as the batch itself): widths rounded up to 64 leave max_length / 64 shapes. Padded positions are
@@ -137,21 +162,76 @@ class DocumentEncoder:
 
         return load_model(path, device=device, **kwargs)
 
+    @property
+    def read_limit(self) -> int:
+        """Tokens of a document that are read, [CLS] and [SEP] included: what `max_windows` windows cover."""
+        step = self.max_length - 2 - self.window_overlap
+        return self.max_length + (self.max_windows - 1) * step
+
+    def windows(self, ids: list[int]) -> list[list[int]]:
+        """`ids` ([CLS] ... [SEP], at most `read_limit` long) as windows of at most `max_length` tokens, each
+        [CLS] ... [SEP], overlapping by `window_overlap` tokens; a short document is its one window."""
+        if len(ids) <= self.max_length:
+            return [ids]
+        cls, body, sep = ids[0], ids[1:-1], ids[-1]
+        width, step = self.max_length - 2, self.max_length - 2 - self.window_overlap
+        starts = range(0, max(1, len(body) - self.window_overlap), step)
+        return [[cls, *body[s : s + width], sep] for s in starts][: self.max_windows]
+
+    def keep(self, num_tokens: int) -> int:
+        """How many tokens a document of `num_tokens` tokens keeps (the length-aware top-k)."""
+        if self.top_k_per_token is None:
+            return self.top_k
+        return max(1, min(self.top_k, max(self.min_top_k, round(num_tokens * self.top_k_per_token))))
+
     def encode_documents(
         self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False
     ) -> list[dict[str, float]]:
-        """One `{token: weight}` per text, in input order: at most `top_k` tokens, weights finite and > 0."""
+        """One `{token: weight}` per text, in input order: at most `top_k` tokens, weights finite and > 0.
+
+        A text longer than `max_length` tokens is encoded in windows (`windows`) whose weights are merged by
+        max; `keep` then bounds how many tokens it stores.
+        """
         if batch_size < 1:
             raise ValueError(f"batch_size is {batch_size}; it must be >= 1")
         texts = list(texts)
         if not texts:
             return []
-        ids = [e.ids for e in self._doc_tokenizer.encode_batch(texts)]
+        whole = [e.ids for e in self._doc_tokenizer.encode_batch(texts)]
+        ids: list[list[int]] = []
+        owner: list[int] = []  # the text each window comes from
+        for doc, doc_ids in enumerate(whole):
+            for window in self.windows(doc_ids):
+                ids.append(window)
+                owner.append(doc)
+        per_window = self._encode_windows(ids, batch_size, show_progress)
+        results: list[dict[str, float] | None] = [None] * len(texts)
+        for doc, weights in zip(owner, per_window, strict=True):
+            merged = results[doc]
+            if merged is None:
+                results[doc] = weights
+                continue
+            for token, w in weights.items():
+                if w > merged.get(token, 0.0):
+                    merged[token] = w
+        out: list[dict[str, float]] = []
+        for doc, merged in enumerate(results):
+            assert merged is not None  # every text has at least one window
+            limit = self.keep(len(whole[doc]) - 2)
+            if len(merged) > limit:  # windows merged past top_k, or a short text's length-aware cut
+                merged = dict(sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))[:limit])
+            out.append(merged)
+        return out
+
+    def _encode_windows(
+        self, ids: list[list[int]], batch_size: int, show_progress: bool
+    ) -> list[dict[str, float]]:
+        """One `{token: weight}` (top `top_k`) per token-id sequence of at most `max_length`, in input order."""
         order = sorted(
             range(len(ids)), key=lambda i: len(ids[i]), reverse=True
         )  # longest first: OOM shows early
-        results: list[dict[str, float]] = [{} for _ in texts]
-        bar = tqdm(total=len(texts), unit="doc", disable=None if show_progress else True, file=sys.stderr)
+        results: list[dict[str, float]] = [{} for _ in ids]
+        bar = tqdm(total=len(ids), unit="window", disable=None if show_progress else True, file=sys.stderr)
         # Double-buffered: batch i+1 is queued on the device before batch i's weights are turned into dicts,
         # so on a GPU the host's share (tokens, dicts) overlaps the model instead of leaving the GPU idle.
         pending: tuple[list[int], _Launched] | None = None

@@ -1,9 +1,11 @@
 """The NAIL document model: a BERT encoder, a non-autoregressive decoder and a vocabulary head.
 
-NAIL (Jain et al., "Efficient Inference-Free Learned Sparse Representations", arXiv 2305.14499) reads a
-document with a pretrained encoder; `num_positions` learned query vectors then pass through a few
-transformer decoder layers, all positions in one parallel step (self-attention among positions with no
-causal mask, cross-attention to the encoder output). A vocabulary head scores every token at every
+NAIL (Soares, Gillick, Cole and Kwiatkowski, "NAIL: Lexical Retrieval Indices with Efficient
+Non-Autoregressive Decoders", EMNLP 2023, arXiv 2305.14499) reads a document with a pretrained encoder;
+`num_positions` learned query vectors then pass through a few transformer decoder layers, all positions in
+one parallel step (self-attention among positions with no causal mask, cross-attention to the encoder
+output). With `decoder_init="encoder"` the decoder is pretrained too: the top layers of the pretrained
+encoder become its layers (`warm_start_decoder`). A vocabulary head scores every token at every
 position; the document representation is the max over positions of log(1 + relu(score)), the SPLADE
 activation (Formal et al., arXiv 2107.05720). Queries are only tokenized, so retrieval needs no model.
 
@@ -97,17 +99,21 @@ class NailModel(nn.Module):
         if config.architecture == "nail":
             # The decoder's inputs: one learned vector per output position (BERT's init scale).
             self.position_embeddings = nn.Parameter(torch.randn(config.num_positions, hidden) * init_std)
+            warm = config.decoder_init == "encoder"
             layer = nn.TransformerDecoderLayer(
                 d_model=hidden,
                 nhead=config.decoder_heads,
                 dim_feedforward=config.decoder_ffn,
                 dropout=config.dropout,
-                activation="gelu",
+                activation=enc.get("hidden_act", "gelu"),
                 batch_first=True,
-                norm_first=True,  # pre-LN trains stably from a random init; the final norm closes the stack
+                layer_norm_eps=eps,
+                # pre-LN trains stably from a random init, and a final norm closes the stack; layers copied
+                # from BERT keep BERT's post-LN order, whose last LayerNorm already closes each layer.
+                norm_first=not warm,
             )
             self.decoder = nn.TransformerDecoder(
-                layer, config.decoder_layers, norm=nn.LayerNorm(hidden, eps=eps)
+                layer, config.decoder_layers, norm=None if warm else nn.LayerNorm(hidden, eps=eps)
             )
         self.head = VocabHead(hidden, config.vocab_size, enc.get("hidden_act", "gelu"), eps)
         nn.init.normal_(self.head.transform.dense.weight, std=init_std)
@@ -220,6 +226,13 @@ class NailModel(nn.Module):
         config = NailConfig(
             architecture=architecture, encoder=encoder, special_token_ids=special, **overrides
         )
+        warm = config.architecture == "nail" and config.decoder_init == "encoder"
+        if warm:  # the top layers move to the decoder: the encoder keeps the ones below
+            total = int(encoder["num_hidden_layers"])
+            if not 1 <= config.decoder_layers < total:
+                raise ConfigError(f"decoder_init encoder takes decoder_layers from the encoder's {total} layers: "
+                                  f"decoder_layers {config.decoder_layers} must be 1..{total - 1}")
+            config.encoder = {**encoder, "num_hidden_layers": total - config.decoder_layers}
         if config.vocab_head == "mlm" and not has_mlm:
             raise CheckpointError(
                 f'{folder}: vocab_head="mlm" but the checkpoint has no MLM head; use "tied"'
@@ -227,6 +240,10 @@ class NailModel(nn.Module):
         model = cls(config, tokenizer_json=tokenizer_json)
         wanted = ("encoder.", "head.") if config.vocab_head == "mlm" else ("encoder.",)
         load = {k: v for k, v in state.items() if k.startswith(wanted)}
+        if warm:
+            kept = config.encoder["num_hidden_layers"]
+            moved = {k: v for k, v in load.items() if _layer_index(k) is not None and _layer_index(k) >= kept}
+            load = {k: v for k, v in load.items() if k not in moved}
         missing, unexpected = model.load_state_dict(load, strict=False)
         missing = [k for k in missing if k.startswith(wanted)]
         if missing or unexpected:
@@ -234,6 +251,8 @@ class NailModel(nn.Module):
                 f"{folder}: weights do not fit a BERT encoder of this config: missing {missing[:5]} "
                 f"({len(missing)}), unexpected {unexpected[:5]} ({len(unexpected)})"
             )
+        if warm:
+            warm_start_decoder(model, moved)
         return model
 
     def save_pretrained(
@@ -298,6 +317,66 @@ class NailModel(nn.Module):
         except RuntimeError as exc:
             raise CheckpointError(f"{path / WEIGHTS_FILE}: does not match its config.json: {exc}") from exc
         return model.to(device=device, dtype=dtype)
+
+
+_LAYER = re.compile(r"^encoder\.encoder\.layer\.(\d+)\.")
+
+
+def _layer_index(key: str) -> int | None:
+    match = _LAYER.match(key)
+    return int(match.group(1)) if match else None
+
+
+# Where the position queries start: BERT's vocabulary lists word pieces by frequency from id 1996 ("the") on;
+# every 16th of them gives `num_positions` distinct frequent words.
+_FIRST_WORD_ID, _WORD_STRIDE = 1996, 16
+
+
+@torch.no_grad()
+def warm_start_decoder(model: NailModel, moved: dict[str, torch.Tensor]) -> None:
+    """Copy the encoder layers in `moved` (state-dict keys `encoder.encoder.layer.N.*`, N above the kept ones)
+    into the decoder, and start the position queries where a real token's states would be.
+
+    A BERT layer is post-LN self-attention then feed-forward. A decoder layer adds cross-attention between the
+    two; it starts as a copy of the self-attention (query, key, value and output projections and its
+    LayerNorm), so at first each position reads the document the way a token of it would read its neighbours.
+    The position queries start as the kept encoder's states of frequent words (one sequence "[CLS] w1 .. wP
+    [SEP]"), the inputs the copied layers saw in pretraining; the positions differ, so their maxima do too.
+    """
+    first = min(_layer_index(k) for k in moved)  # type: ignore[type-var]
+    for i, layer in enumerate(model.decoder.layers):
+        src = {k.split(f"layer.{first + i}.", 1)[1]: v for k, v in moved.items() if _layer_index(k) == first + i}
+        qkv_w = torch.cat([src[f"attention.self.{p}.weight"] for p in ("query", "key", "value")])
+        qkv_b = torch.cat([src[f"attention.self.{p}.bias"] for p in ("query", "key", "value")])
+        for attn, norm in ((layer.self_attn, layer.norm1), (layer.multihead_attn, layer.norm2)):
+            attn.in_proj_weight.copy_(qkv_w)
+            attn.in_proj_bias.copy_(qkv_b)
+            attn.out_proj.weight.copy_(src["attention.output.dense.weight"])
+            attn.out_proj.bias.copy_(src["attention.output.dense.bias"])
+            norm.weight.copy_(src["attention.output.LayerNorm.weight"])
+            norm.bias.copy_(src["attention.output.LayerNorm.bias"])
+        layer.linear1.weight.copy_(src["intermediate.dense.weight"])
+        layer.linear1.bias.copy_(src["intermediate.dense.bias"])
+        layer.linear2.weight.copy_(src["output.dense.weight"])
+        layer.linear2.bias.copy_(src["output.dense.bias"])
+        layer.norm3.weight.copy_(src["output.LayerNorm.weight"])
+        layer.norm3.bias.copy_(src["output.LayerNorm.bias"])
+    count = model.config.num_positions
+    words = [_FIRST_WORD_ID + _WORD_STRIDE * i for i in range(count)]
+    cls_id, sep_id = _special_id(model, "[CLS]", 101), _special_id(model, "[SEP]", 102)
+    ids = torch.tensor([[cls_id, *words, sep_id]], device=model.position_embeddings.device)
+    was_training = model.training
+    model.eval()
+    states = model.encoder(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state[0, 1:-1]
+    model.train(was_training)
+    model.position_embeddings.copy_(states)
+
+
+def _special_id(model: NailModel, token: str, default: int) -> int:
+    if model.tokenizer_json is None:
+        return default
+    found = _hf_tokenizer(model.tokenizer_json).token_to_id(token)
+    return default if found is None else int(found)
 
 
 def _dump_config(data: dict[str, Any]) -> str:

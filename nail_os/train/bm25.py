@@ -76,6 +76,16 @@ class BM25Index:
         """(num_queries, num_docs) BM25 scores, zero where no term matches."""
         return (self.query_matrix(queries) @ self.weights.T).tocsr()
 
+    def pair_scores(self, queries: Sequence[str], doc_rows: Sequence[Sequence[int]]) -> list[np.ndarray]:
+        """BM25 score of each query against each of its own documents: `doc_rows[i]` for `queries[i]`."""
+        q = self.query_matrix(queries)
+        pair_q = np.repeat(np.arange(len(queries)), [len(r) for r in doc_rows])
+        pair_d = np.asarray([d for rows in doc_rows for d in rows], dtype=np.int64)
+        if len(pair_d) == 0:
+            return [np.zeros(0, dtype=np.float32) for _ in doc_rows]
+        flat = np.asarray(q[pair_q].multiply(self.weights[pair_d]).sum(axis=1), dtype=np.float32).ravel()
+        return np.split(flat, np.cumsum([len(r) for r in doc_rows])[:-1])
+
     def search(self, queries: Sequence[str], k: int = 100, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
         """Top-`k` doc rows and scores per query, best first, shape (num_queries, k) each.
 

@@ -25,6 +25,7 @@ class Stage1Config:
     lr: float = 5e-5
     max_length: int = 128  # passages are at most 160 words (cropping) or one abstract minus a sentence
     max_pairs: int = 0  # 0: every pair the corpora give
+    headwords: bool = False  # also title -> rest-of-document pairs (dictionary headwords, manual page names)
     flops_weight: float = 1e-3
 
 
@@ -48,6 +49,10 @@ class Stage2Config:
     lr: float = 3e-5
     max_length: int = 256
     flops_weight: float = 3e-3
+    # Unlabeled corpora whose ICT/crop/headword pairs join stage 2 as pseudo-labelled queries (BM25 negatives,
+    # teacher scores), at most `pseudo_queries` per corpus (0: all).
+    pseudo_corpora: list[str] = field(default_factory=list)
+    pseudo_queries: int = 0
     datasets: dict[str, Stage2DatasetConfig] = field(
         default_factory=lambda: {
             "scifact": Stage2DatasetConfig(repeat=4),
@@ -62,6 +67,7 @@ class DistillConfig:
     enabled: bool = True
     weight: float = 1.0
     temperature: float = 0.1  # on [0, 1] min-max ensemble scores: best vs worst candidate odds e^10
+    # name -> weight; "bm25" is the in-process BM25 over the candidate's own corpus
     teachers: dict[str, float] = field(default_factory=lambda: {"minilm": 1.0, "splade-tiny": 1.0})
 
 
@@ -74,7 +80,9 @@ class TrainConfig:
     model: dict[str, Any] = field(default_factory=dict)  # NailConfig overrides (num_positions, top_k, ...)
     data_dir: str = ""  # "" -> $NAIL_OS_DATA or ../shared/data
     teacher_paths: dict[str, str] = field(default_factory=lambda: {"minilm": "minilm", "splade-tiny": "splade-tiny"})
-    query_weights: Literal["idf", "binary"] = "idf"
+    # "idf": one IDF table over all stage-1 text; "idf-self": each corpus's queries weighed by IDF over that
+    # corpus's own documents, as an index's own statistics weigh them at search time; "binary": all 1.
+    query_weights: Literal["idf", "idf-self", "binary"] = "idf"
     stage1_corpora: list[str] = field(default_factory=lambda: list(ALL_CORPORA))
     stage1: Stage1Config = field(default_factory=Stage1Config)
     stage2: Stage2Config = field(default_factory=Stage2Config)
@@ -84,7 +92,7 @@ class TrainConfig:
     flops_warmup: float = 0.3  # fraction of each stage over which the FLOPS weight grows quadratically
     debian_heldout: int = 1000  # debian queries kept out of training for model selection
     dev_sets: list[str] = field(default_factory=lambda: ["nfcorpus/dev", "debian-descriptions/heldout"])
-    select_on: str = "nfcorpus/dev"
+    select_on: str | list[str] = "nfcorpus/dev"  # a list: the mean over a validation panel
     test_sets: list[str] = field(default_factory=lambda: list(TEST_SETS))
     hybrid_weights: list[float] = field(default_factory=lambda: [0.3, 0.5, 0.7])
     output_dir: str = "runs/{name}"

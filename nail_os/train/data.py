@@ -13,6 +13,7 @@ which builds the query tensor the loop scores with (`model.encode.batch_tensors`
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import random
@@ -65,6 +66,7 @@ class BeirDataset:
     doc_texts: list[str]
     queries: dict[str, str]
     qrels: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # split -> qid -> did -> rel
+    titles: list[str] | None = None  # per document, where the source has titles (headword pairs read them)
 
     @property
     def doc_index(self) -> dict[str, int]:
@@ -74,10 +76,7 @@ class BeirDataset:
 def load_beir(folder: str | Path) -> BeirDataset:
     """Read corpus.jsonl, queries.jsonl and every qrels/<split>.tsv of a BEIR folder (plain or gzip)."""
     folder = Path(folder)
-    doc_ids, doc_texts = [], []
-    for rec in _read_jsonl(_find(folder, "corpus.jsonl")):
-        doc_ids.append(str(rec["_id"]))
-        doc_texts.append(f"{rec.get('title') or ''} {rec.get('text') or ''}".strip())
+    doc_ids, doc_texts, titles = _read_corpus(_find(folder, "corpus.jsonl"))
     queries = {str(r["_id"]): str(r["text"]) for r in _read_jsonl(_find(folder, "queries.jsonl"))}
     qrels: dict[str, dict[str, dict[str, int]]] = {}
     qrels_dir = folder / "qrels"
@@ -93,7 +92,34 @@ def load_beir(folder: str | Path) -> BeirDataset:
                     raise DataError(f"{path}:{line_no}: expected query-id<TAB>corpus-id<TAB>score, got {line!r}")
                 table.setdefault(parts[0], {})[parts[1]] = int(parts[2])
         qrels[split] = table
-    return BeirDataset(folder.name, doc_ids, doc_texts, queries, qrels)
+    return BeirDataset(folder.name, doc_ids, doc_texts, queries, qrels, titles)
+
+
+def _read_corpus(path: Path) -> tuple[list[str], list[str], list[str]]:
+    doc_ids, doc_texts, titles = [], [], []
+    for rec in _read_jsonl(path):
+        doc_ids.append(str(rec["_id"]))
+        title = str(rec.get("title") or "")
+        doc_texts.append(f"{title} {rec.get('text') or ''}".strip())
+        titles.append(title)
+    return doc_ids, doc_texts, titles
+
+
+def load_corpus(spec: str | Path) -> BeirDataset:
+    """A BEIR folder, or an unlabeled corpus: `folder/file` names one JSONL(.gz) file of documents
+    (`debian-text/wordnet` reads debian-text/wordnet.jsonl.gz), with no queries and no qrels.
+
+    Unlabeled files are loaded one by one so that each keeps its own statistics (IDF) and its own batches,
+    as a user's collection would.
+    """
+    path = Path(spec)
+    if path.is_dir():
+        return load_beir(path)
+    for candidate in (path, path.with_name(path.name + ".jsonl"), path.with_name(path.name + ".jsonl.gz")):
+        if candidate.is_file():
+            doc_ids, doc_texts, titles = _read_corpus(candidate)
+            return BeirDataset(f"{path.parent.name}/{path.name}", doc_ids, doc_texts, {}, {}, titles)
+    raise DataError(f"{path}: neither a BEIR folder nor a JSONL(.gz) file of documents")
 
 
 # ---------------------------------------------------------------------------------------------- stage 1
@@ -112,6 +138,7 @@ class Pair:
     query: str
     passage: str
     kind: str
+    source: str = ""  # the corpus it came from: its IDF weights the query, and batches stay within it
 
 
 def ict_pair(text: str, rng: random.Random, min_sentences: int = 3) -> Pair | None:
@@ -164,18 +191,57 @@ def crop_pair(
     return Pair(query, passage, "crop")
 
 
+def headword_pair(title: str, text: str, min_words: int = 6) -> Pair | None:
+    """A title as the query, the document without it as the passage: a dictionary headword and its
+    definition, a WordNet lemma and its gloss, a manual page's name and a section of it.
+
+    The passage rarely holds the query's words, so the pair teaches expansion: which tokens a document
+    should weigh that it never says.
+    """
+    title = title.strip()
+    if len(title) < 3 or len(title.split()) > 12:
+        return None
+    body = text.strip()
+    if body.lower().startswith(title.lower()):  # a dictionary entry repeats its headword first
+        body = body[len(title) :].lstrip(" .,:;-")
+    if len(body.split()) < min_words:
+        return None
+    return Pair(title, body, "headword")
+
+
 def build_stage1_pairs(
-    texts: Sequence[str], rng: random.Random, *, ict: bool = True, crop: bool = True
+    texts: Sequence[str],
+    rng: random.Random,
+    *,
+    ict: bool = True,
+    crop: bool = True,
+    titles: Sequence[str] | None = None,
+    source: str = "",
 ) -> list[Pair]:
-    """One ICT pair and one cropping pair per document where the document is long enough, shuffled."""
+    """One ICT, one cropping and (with `titles`) one headword pair per document where the document allows,
+    shuffled. `titles[i]` is document i's title; `texts[i]` its title + text."""
     pairs: list[Pair] = []
-    for text in texts:
-        if ict and (p := ict_pair(text, rng)) is not None:
-            pairs.append(p)
-        if crop and (p := crop_pair(text, rng)) is not None:
-            pairs.append(p)
+    for i, text in enumerate(texts):
+        made = [ict_pair(text, rng) if ict else None, crop_pair(text, rng) if crop else None]
+        if titles is not None and titles[i]:
+            made.append(headword_pair(titles[i], text[len(titles[i]) :]))
+        pairs += [dataclasses.replace(p, source=source) for p in made if p is not None]
     rng.shuffle(pairs)
     return pairs
+
+
+def pseudo_labelled(name: str, pairs: Sequence[Pair], num_queries: int = 0) -> BeirDataset:
+    """Stage-1 pairs as a labelled set: every passage a document, the first `num_queries` queries (0: all)
+    judged relevant to their own passage.
+
+    Stage 2 then treats unlabeled text like a training split: BM25 mines hard negatives among all the passages
+    and the teachers score them, so distillation reaches far more text than the few labelled queries.
+    """
+    doc_ids = [f"p{i}" for i in range(len(pairs))]
+    judged = range(min(num_queries or len(pairs), len(pairs)))
+    queries = {f"q{i}": pairs[i].query for i in judged}
+    qrels = {"pseudo": {f"q{i}": {f"p{i}": 1} for i in judged}}
+    return BeirDataset(name, doc_ids, [p.passage for p in pairs], queries, qrels)
 
 
 # ---------------------------------------------------------------------------------------------- stage 2
@@ -192,6 +258,7 @@ class Stage2Query:
     positives: list[int]
     negatives: list[int]
     teacher: np.ndarray | None = None
+    bm25: np.ndarray | None = None  # BM25 score of each candidate, when BM25 is one of the teachers
 
     @property
     def candidates(self) -> list[int]:

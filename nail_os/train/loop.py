@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from nail_os.train.bm25 import BM25Index
-from nail_os.train.config import TrainConfig
+from nail_os.train.config import Stage2DatasetConfig, TrainConfig
 from nail_os.train.data import (
     BeirDataset,
     DocPool,
@@ -34,7 +34,8 @@ from nail_os.train.data import (
     build_stage1_pairs,
     build_stage2_queries,
     idf_weights,
-    load_beir,
+    load_corpus,
+    pseudo_labelled,
     query_bags,
     query_matrix,
     query_tokenizer,
@@ -105,7 +106,8 @@ def subsample(ds: BeirDataset, max_docs: int, max_queries: int, rng: random.Rand
         for split, table in ds.qrels.items()
     }
     qrels = {s: {q: docs for q, docs in t.items() if docs} for s, t in qrels.items()}
-    return BeirDataset(ds.name, doc_ids, [ds.doc_texts[i] for i in rows], dict(ds.queries), qrels)
+    titles = [ds.titles[i] for i in rows] if ds.titles is not None else None
+    return BeirDataset(ds.name, doc_ids, [ds.doc_texts[i] for i in rows], dict(ds.queries), qrels, titles)
 
 
 def _param_groups(model: torch.nn.Module, lr: float, head_mult: float) -> list[dict[str, Any]]:
@@ -128,10 +130,12 @@ def _schedule(optimizer: torch.optim.Optimizer, total: int, warmup: float) -> to
 class Trainer:
     """Holds the model, tokenizers and query weights shared by both stages."""
 
-    def __init__(self, cfg: TrainConfig, model: torch.nn.Module, weights: np.ndarray, device: torch.device,
-                 log: Logger) -> None:
+    def __init__(self, cfg: TrainConfig, model: torch.nn.Module, weights: np.ndarray | Callable[[str], np.ndarray],
+                 device: torch.device, log: Logger) -> None:
+        """`weights`: one query-weight table (V,) for every corpus, or a function of the corpus's name."""
         self.cfg, self.model, self.device, self.log = cfg, model, device, log
-        self.weights = torch.as_tensor(weights, dtype=torch.float32, device=device)  # shape (V,)
+        self._weights_of = weights if callable(weights) else lambda _corpus: weights
+        self._weights: dict[str, torch.Tensor] = {}
         self.special = frozenset(model.config.special_token_ids)
         self.qtok = query_tokenizer(model.tokenizer_json)
         self.global_step = 0
@@ -143,8 +147,16 @@ class Trainer:
             docs = self.model(**batch)
         return docs.float()  # shape (B_d, V)
 
-    def queries(self, texts: Sequence[str]) -> torch.Tensor:
-        return query_matrix(query_bags(self.qtok, texts, self.special), self.weights, self.device)  # (B_q, V)
+    def query_weights(self, corpus: str) -> torch.Tensor:
+        """The query-side weights (V,) a query of `corpus` meets: IDF over that corpus's own documents, as an
+        index's own statistics give them at search time (`query_weights: "idf-self"`), or one shared table."""
+        if corpus not in self._weights:
+            self._weights[corpus] = torch.as_tensor(self._weights_of(corpus), dtype=torch.float32, device=self.device)
+        return self._weights[corpus]
+
+    def queries(self, texts: Sequence[str], corpus: str) -> torch.Tensor:
+        bags = query_bags(self.qtok, texts, self.special)
+        return query_matrix(bags, self.query_weights(corpus), self.device)  # (B_q, V)
 
     def run_stage(
         self,
@@ -194,7 +206,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ stage 1
     def stage1_step(self, pairs: list[Pair], lam: float) -> dict[str, Any]:
-        q = self.queries([p.query for p in pairs])  # shape (B, V)
+        q = self.queries([p.query for p in pairs], pairs[0].source)  # shape (B, V): one corpus per batch
         d = self.encode([p.passage for p in pairs], self.cfg.stage1.max_length)  # shape (B, V)
         scores = q @ d.T  # shape (B, B): the diagonal holds each query's own passage
         target = torch.arange(len(pairs), device=self.device)
@@ -212,7 +224,7 @@ class Trainer:
         """batch: (query, candidate positions into query.candidates: positive first, then negatives)."""
         group = len(batch[0][1])
         doc_rows = [q.candidates[c] for q, chosen in batch for c in chosen]
-        q = self.queries([x.query for x, _ in batch])  # shape (B, V)
+        q = self.queries([x.query for x, _ in batch], batch[0][0].dataset)  # shape (B, V)
         d = self.encode([doc_texts[r] for r in doc_rows], self.cfg.stage2.max_length)  # shape (B*G, V)
         scores = q @ d.T  # shape (B, B*G)
         target = torch.arange(len(batch), device=self.device) * group
@@ -241,8 +253,31 @@ class Trainer:
         return out
 
 
+def stage1_batches(pairs: Sequence[Pair], batch_size: int, rng: random.Random) -> list[list[Pair]]:
+    """Shuffled batches of `batch_size` pairs, each from one source corpus: its queries share one IDF table,
+    and in-batch negatives from the same corpus are harder than a dictionary entry next to a kernel manual.
+    A corpus's last short batch is kept when it has at least two pairs (one would have no negative)."""
+    by_source: dict[str, list[int]] = {}
+    for i, p in enumerate(pairs):
+        by_source.setdefault(p.source, []).append(i)
+    batches = []
+    for _, rows in sorted(by_source.items()):
+        rng.shuffle(rows)
+        batches += [[pairs[j] for j in rows[i : i + batch_size]] for i in range(0, len(rows), batch_size)]
+    batches = [b for b in batches if len(b) > 1]
+    rng.shuffle(batches)
+    return batches
+
+
+def selection_score(dev: dict[str, Any], select_on: str | list[str]) -> float:
+    """NAIL nDCG@10 on the validation set `select_on`, or the mean over a list of them (a zero-shot panel)."""
+    specs = [select_on] if isinstance(select_on, str) else list(select_on)
+    return float(np.mean([dev.get(s, {}).get("nail", {}).get("nDCG@10", 0.0) for s in specs]))
+
+
 def stage2_batches(
-    queries: list[Stage2Query], cfg: TrainConfig, epoch: int
+    queries: list[Stage2Query], cfg: TrainConfig, epoch: int,
+    specs: dict[str, Stage2DatasetConfig] | None = None,
 ) -> list[list[tuple[Stage2Query, list[int]]]]:
     """One epoch of single-dataset batches (in-batch negatives from the same corpus are harder), shuffled."""
     rng = random.Random(cfg.seed * 1000 + epoch)
@@ -252,7 +287,7 @@ def stage2_batches(
         by_ds.setdefault(q.dataset, []).append(q)
     batches = []
     for name, items in sorted(by_ds.items()):
-        spec = s2.datasets[name]
+        spec = (specs or s2.datasets)[name]
         items = list(items)
         rng.shuffle(items)
         if spec.max_queries:
@@ -293,11 +328,11 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
     data_dir = resolve_data_dir(cfg)
     rng = random.Random(cfg.seed)
-    names = sorted(set(cfg.stage1_corpora) | set(cfg.stage2.datasets)
-                   | {s.split("/")[0] for s in cfg.dev_sets + cfg.test_sets})
+    names = sorted(set(cfg.stage1_corpora) | set(cfg.stage2.datasets) | set(cfg.stage2.pseudo_corpora)
+                   | {s.rsplit("/", 1)[0] for s in cfg.dev_sets + cfg.test_sets})
     datasets: dict[str, BeirDataset] = {}
     for name in names:
-        ds = load_beir(data_dir / name)
+        ds = load_corpus(data_dir / name)
         if cfg.limit_docs:
             ds = subsample(ds, cfg.limit_docs, cfg.limit_queries, rng)
         datasets[name] = ds
@@ -318,32 +353,47 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
     model.to(device)
     log(f"model {init} {cfg.architecture}: {model.num_parameters() / 1e6:.1f}M parameters")
 
-    # IDF over every unlabeled document the run may see (stage-1 corpora): the inference-free query side.
+    # IDF over every unlabeled document the run may see (stage-1 corpora): the inference-free query side, and
+    # the table saved with the model for an index that keeps no statistics of its own.
     unlabeled = [t for n in cfg.stage1_corpora for t in datasets[n].doc_texts]
-    if cfg.query_weights == "idf":
-        df = token_document_frequency(query_tokenizer(model.tokenizer_json), unlabeled, model.config.vocab_size)
-        weights = idf_weights(df, len(unlabeled), model.config.special_token_ids)
+    vocab_size, special = model.config.vocab_size, model.config.special_token_ids
+    qtok = query_tokenizer(model.tokenizer_json)
+    if cfg.query_weights == "binary":
+        weights = np.ones(vocab_size, dtype=np.float32)
+        weights[special] = 0.0
     else:
-        weights = np.ones(model.config.vocab_size, dtype=np.float32)
-        weights[model.config.special_token_ids] = 0.0
-    trainer = Trainer(cfg, model, weights, device, log)
+        weights = idf_weights(token_document_frequency(qtok, unlabeled, vocab_size), len(unlabeled), special)
+    self_idf: dict[str, np.ndarray] = {}
+
+    def weights_of(corpus: str) -> np.ndarray:
+        """IDF of `corpus` over its own documents ("idf-self"), else the shared table."""
+        if cfg.query_weights != "idf-self":
+            return weights
+        source = corpus.split("~")[0]  # a pseudo-labelled set ("name~pseudo") weighs as its source corpus
+        if source not in self_idf:
+            texts = datasets[source].doc_texts
+            self_idf[source] = idf_weights(token_document_frequency(qtok, texts, vocab_size), len(texts), special)
+        return self_idf[source]
+
+    trainer = Trainer(cfg, model, weights_of, device, log)
 
     # ---------------------------------------------------------------- stage 1
     if cfg.stage1.enabled:
-        pairs = build_stage1_pairs(unlabeled, random.Random(cfg.seed + 1))
+        pair_rng = random.Random(cfg.seed + 1)
+        pairs = [p for n in cfg.stage1_corpora for p in build_stage1_pairs(
+            datasets[n].doc_texts, pair_rng, titles=datasets[n].titles if cfg.stage1.headwords else None, source=n)]
+        pair_rng.shuffle(pairs)
         if cfg.stage1.max_pairs:
             pairs = pairs[: cfg.stage1.max_pairs]
         kinds = Counter(p.kind for p in pairs)
         bs = cfg.stage1.batch_size
-        log(f"stage1: {len(pairs)} pairs {dict(kinds)}, batch {bs}")
+        log(f"stage1: {len(pairs)} pairs {dict(kinds)} from {dict(Counter(p.source for p in pairs))}, batch {bs}")
 
         def s1_batches(epoch: int) -> Iterator[list[Pair]]:
-            order = list(range(len(pairs)))
-            random.Random(cfg.seed + 100 + epoch).shuffle(order)
-            for i in range(0, len(order) - bs + 1, bs):
-                yield [pairs[j] for j in order[i : i + bs]]
+            yield from stage1_batches(pairs, bs, random.Random(cfg.seed + 100 + epoch))
 
-        trainer.run_stage("stage1", s1_batches, max(1, len(pairs) // bs), cfg.stage1.epochs, cfg.stage1.lr,
+        steps = len(stage1_batches(pairs, bs, random.Random(0)))
+        trainer.run_stage("stage1", s1_batches, max(1, steps), cfg.stage1.epochs, cfg.stage1.lr,
                           trainer.stage1_step, cfg.stage1.flops_weight)
 
     results: dict[str, Any] = {"config": cfg.name, "dev": {}, "test": {}}
@@ -352,10 +402,10 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
     def run_dev(tag: str) -> dict[str, Any]:
         dev = {}
         for spec in cfg.dev_sets:
-            name, split = spec.split("/")
+            name, split = spec.rsplit("/", 1)
             if name not in datasets or split not in datasets[name].qrels:
                 continue
-            dev[spec] = evaluate_dataset(model, datasets[name], split, weights, device, cfg.hybrid_weights,
+            dev[spec] = evaluate_dataset(model, datasets[name], split, weights_of(name), device, cfg.hybrid_weights,
                                          bm25_cache, log=log)
             log(f"dev {tag} {spec}: " + json.dumps({k: round(v["nDCG@10"], 4) for k, v in dev[spec].items()}))
         results["dev"][tag] = dev
@@ -371,19 +421,33 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
     if cfg.stage2.enabled:
         pool = DocPool()
         s2_queries: list[Stage2Query] = []
-        for name, spec in cfg.stage2.datasets.items():
+        specs = dict(cfg.stage2.datasets)
+        pseudo_rng = random.Random(cfg.seed + 3)
+        for corpus in cfg.stage2.pseudo_corpora:  # unlabeled text as pseudo-labelled queries (see pseudo_labelled)
+            src = datasets[corpus]
+            made_pairs = build_stage1_pairs(src.doc_texts, pseudo_rng, titles=src.titles, source=corpus)
+            pseudo = pseudo_labelled(f"{corpus}~pseudo", made_pairs, cfg.stage2.pseudo_queries)
+            datasets[pseudo.name] = pseudo
+            specs[pseudo.name] = Stage2DatasetConfig(split="pseudo")
+        for name, spec in specs.items():
             ds = datasets[name]
             offset = pool.add(ds)
             qids = [q for q in ds.qrels[spec.split] if q in ds.queries]
-            top, _ = BM25Index.build(ds.doc_texts).search([ds.queries[q] for q in qids], cfg.stage2.bm25_depth)
+            index = BM25Index.build(ds.doc_texts)
+            top, _ = index.search([ds.queries[q] for q in qids], cfg.stage2.bm25_depth)
             made = build_stage2_queries(ds, spec.split, offset, top, qids, cfg.stage2.bm25_depth,
                                          random.Random(cfg.seed + 2))
+            if "bm25" in cfg.distill.teachers:  # BM25 is a teacher too: the hybrid of BM25 and dense is the bar
+                scores = index.pair_scores([q.query for q in made], [[c - offset for c in q.candidates] for q in made])
+                for q, row in zip(made, scores, strict=True):
+                    q.bm25 = row
             log(f"stage2 {name}/{spec.split}: {len(made)} queries, "
                 f"{sum(len(q.positives) for q in made)} positives, BM25 negatives from top {cfg.stage2.bm25_depth}")
             s2_queries += made
         teacher_weights = None
         if cfg.distill.enabled:
-            paths = {n: str(resolve_checkpoint(cfg.teacher_paths.get(n, n))) for n in cfg.distill.teachers}
+            paths = {n: "" if n == "bm25" else str(resolve_checkpoint(cfg.teacher_paths.get(n, n)))
+                     for n in cfg.distill.teachers}
             t0 = time.time()
             order = score_candidates(s2_queries, pool.texts, paths, device, log=log)
             teacher_weights = torch.tensor([cfg.distill.teachers[n] for n in order], device=device)
@@ -394,7 +458,7 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
         def after_epoch(epoch: int) -> None:
             nonlocal best_state
             dev = run_dev(f"stage2-epoch{epoch}")
-            sel = dev.get(cfg.select_on, {}).get("nail", {}).get("nDCG@10", 0.0)
+            sel = selection_score(dev, cfg.select_on)
             if sel > best["score"]:
                 best.update(score=sel, epoch=epoch)
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
@@ -403,10 +467,10 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
         epoch_batches: dict[int, list[Any]] = {}
 
         def s2_batches(epoch: int) -> Iterator[list[Any]]:
-            epoch_batches[epoch] = stage2_batches(s2_queries, cfg, epoch)
+            epoch_batches[epoch] = stage2_batches(s2_queries, cfg, epoch, specs)
             yield from epoch_batches[epoch]
 
-        steps = len(stage2_batches(s2_queries, cfg, 0))
+        steps = len(stage2_batches(s2_queries, cfg, 0, specs))
         log(f"stage2: {len(s2_queries)} queries, {steps} steps per epoch, {cfg.stage2.epochs} epochs")
         trainer.run_stage(
             "stage2", s2_batches, steps, cfg.stage2.epochs, cfg.stage2.lr,
@@ -419,15 +483,16 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
 
     # ---------------------------------------------------------------- test report and save
     for spec in cfg.test_sets:
-        name, split = spec.split("/")
+        name, split = spec.rsplit("/", 1)
         if name in datasets and split in datasets[name].qrels:
-            results["test"][spec] = evaluate_dataset(model, datasets[name], split, weights, device,
+            results["test"][spec] = evaluate_dataset(model, datasets[name], split, weights_of(name), device,
                                                      cfg.hybrid_weights, bm25_cache, log=log)
             log(f"test {spec}: " + json.dumps({k: round(v["nDCG@10"], 4) for k, v in results["test"][spec].items()}))
     results["test_mean"] = _mean_table(results["test"])
     log("test mean nDCG@10: " + json.dumps({k: round(v, 4) for k, v in results["test_mean"].items()}))
     qw = {i: float(w) for i, w in enumerate(weights) if w > 0}
     model.save_pretrained(out_dir, dtype=torch.float16, query_weights=qw)
+    (out_dir / PROVENANCE_FILE).write_text(json.dumps(provenance(cfg), indent=2) + "\n", encoding="utf-8")
     log(f"saved {out_dir}")
     (log_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     try:
@@ -435,6 +500,20 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
     except ImportError:
         log("matplotlib missing: no loss.png (pip install 'nail-os[train]')")
     return results
+
+
+PROVENANCE_FILE = "provenance.json"
+
+
+def provenance(cfg: TrainConfig) -> dict[str, list[str]]:
+    """Which collections the model has seen, and how, so that results are never mixed across kinds:
+    "supervised": their qrels trained or selected it; "transductive": their text trained it, without labels;
+    any other collection is zero-shot for it."""
+    select = [cfg.select_on] if isinstance(cfg.select_on, str) else list(cfg.select_on)
+    supervised = set(cfg.stage2.datasets) | {spec.rsplit("/", 1)[0] for spec in select}
+    transductive = (set(cfg.stage1_corpora) if cfg.stage1.enabled else set()) | set(cfg.stage2.pseudo_corpora)
+    transductive -= supervised
+    return {"supervised": sorted(supervised), "transductive": sorted(transductive)}
 
 
 def _mean_table(test: dict[str, dict[str, dict[str, float]]]) -> dict[str, float]:

@@ -96,8 +96,8 @@ def score_candidates(
     """Fill `q.teacher` (num_teachers, num_candidates) for every query; returns the teacher names in order.
 
     Args:
-        teachers: name -> model folder; a name starting with "splade" is scored as siamese SPLADE, any other
-            as a dense mean-pooling bi-encoder.
+        teachers: name -> model folder; a name starting with "splade" is scored as siamese SPLADE, "bm25" takes
+            the queries' own `bm25` scores, any other is a dense mean-pooling bi-encoder.
     """
     needed = sorted({d for q in queries for d in q.candidates})
     row_of = {d: i for i, d in enumerate(needed)}
@@ -108,7 +108,12 @@ def score_candidates(
     names, columns = [], []
     for name, folder in teachers.items():
         scores = torch.empty(len(pair_q), dtype=torch.float32)
-        if name.startswith("splade"):
+        if name == "bm25":  # computed with the candidates (Stage2Query.bm25): nothing to run
+            missing = sum(q.bm25 is None for q in queries)
+            if missing:
+                raise ValueError(f"teacher bm25: {missing} queries have no BM25 candidate scores")
+            scores = torch.as_tensor(np.concatenate([q.bm25 for q in queries]), dtype=torch.float32)
+        elif name.startswith("splade"):
             d_ids, d_vals = splade_vectors(folder, texts, device)
             q_ids, q_vals = splade_vectors(folder, q_texts, device, max_length=64, top_k=64)
             for s in range(0, len(pair_q), chunk):

@@ -200,13 +200,18 @@ def test_killing_a_node_during_search_and_ingest_loses_nothing(cluster, data, to
     )
 
 
-def test_the_nail_query_ranks_alike_from_every_node(cluster, data, tokenizer):
+def test_the_nail_query_ranks_alike_from_every_node(cluster, data):
     """The plugin's `nail` query travels to shards on other nodes (NailQueryBuilder's stream form): asked at
     each live node, with the model from the nodes' config folders or uploaded once to the cluster, it returns
     the client-built body's hits and scores."""
+    from opensearchpy import helpers
+
+    from nail_os.mapping import index_body
     from nail_os.registry import resolve_model_dir
     from nail_os.server.plugin import delete_model, upload_model
     from nail_os.tokens import Tokenizer
+
+    from .test_plugin import scifact_actions, without_statistics
 
     _, urls = cluster
     # All nodes, or the two the fault test left.
@@ -214,13 +219,12 @@ def test_the_nail_query_ranks_alike_from_every_node(cluster, data, tokenizer):
     assert len(live_urls) >= 2
     client = make_client(ClusterConfig(url=live_urls[0], timeout=90))
     index = "cluster-plugin"
-    create_index(client, index, shards=3, replicas=0)
-    records = pre_encoded(list(read_corpus(data / "scifact"))[:DOCS], tokenizer)
-    options = IngestOptions(index=index, chunk_size=500, resume=False, state_path=None)
-    assert ingest(client, records, options, tokenizer=tokenizer, show_progress=False).indexed == DOCS
+    shipped = Tokenizer.from_model_dir(resolve_model_dir("nail-minilm"))
+    # Without `nail_tokens`: each shard would weigh tokens by its own statistics, which no one client body can.
+    client.indices.create(index=index, body=without_statistics(index_body(shards=3)))
+    helpers.bulk(client, scifact_actions(data, shipped, index, statistics=False)[:DOCS], chunk_size=500)
     client.indices.refresh(index=index)
     assert len({s["node"] for s in client.cat.shards(index=index, format="json")}) >= 2
-    shipped = Tokenizer.from_model_dir(resolve_model_dir("nail-minilm"))
     queries = list(read_queries(data / "scifact" / "queries.jsonl").values())[:20]
     expected = [[(h.doc_id, h.score) for h in search(client, index, q, shipped, QueryOptions(mode="nail"))]
                 for q in queries]

@@ -15,17 +15,18 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from opensearchpy import helpers
 
 from nail_os.mapping import index_body
 from nail_os.queries import QueryOptions, build_query
 from nail_os.registry import resolve_model_dir
+from nail_os.search import search
 from nail_os.server import nail_home
 from nail_os.server.assemble import run_mvn
 from nail_os.server.java import select_release
 from nail_os.server.plugin import PLUGIN_SOURCE
+from nail_os.statistics import document_tokens, tokens_field
 from nail_os.tokens import Tokenizer
 
 MODEL = "nail-minilm"
@@ -87,36 +88,42 @@ def shipped() -> Tokenizer:
     return Tokenizer.from_model_dir(resolve_model_dir(MODEL))
 
 
-@pytest.fixture(scope="module")
-def scifact_indices(client, data, shipped) -> Any:
-    """Two one-shard SciFact indices: `stats` with the `nail_tokens` statistics field, `plain` without; and a
-    client-side tokenizer whose query weights are the idf that field gives."""
+def without_statistics(body: dict[str, Any]) -> dict[str, Any]:
+    """An index body without `nail_tokens`: queries then use the model's query_weights.json."""
+    field = tokens_field("nail")
+    body["mappings"]["properties"].pop(field, None)
+    body["mappings"]["_source"]["excludes"] = [f for f in body["mappings"]["_source"]["excludes"] if f != field]
+    return body
+
+
+def scifact_actions(data: Path, shipped: Tokenizer, index: str, statistics: bool) -> list[dict[str, Any]]:
+    """SciFact as bulk actions: NAIL weight 1 + ln(count) per distinct token, and `nail_tokens` if asked."""
     docs = [json.loads(line) for line in (data / "scifact" / "corpus.jsonl").read_text().splitlines() if line]
     texts = [f"{d.get('title', '')} {d.get('text', '')}" for d in docs]
-    encodings = shipped.hf.encode_batch(texts, add_special_tokens=False)
-    df: Counter[int] = Counter()
+    actions = []
+    for doc, enc, tokens in zip(docs, shipped.hf.encode_batch(texts, add_special_tokens=False),
+                                document_tokens(shipped, texts), strict=True):
+        counts = Counter(i for i in enc.ids if i not in shipped.special_ids)
+        source = {"doc_id": doc["_id"], "title": doc.get("title", ""), "text": doc["text"],
+                  "nail": {str(i): 1.0 + math.log(c) for i, c in counts.items()}}
+        if statistics:
+            source[tokens_field("nail")] = tokens
+        actions.append({"_index": index, "_id": doc["_id"], "_source": source})
+    return actions
+
+
+@pytest.fixture(scope="module")
+def scifact_indices(client, data, shipped) -> Any:
+    """Two one-shard SciFact indices: `stats` with the `nail_tokens` statistics field (the kit's mapping),
+    `plain` without."""
     names = {"stats": "test-plugin-stats", "plain": "test-plugin-plain"}
     for kind, index in names.items():
-        body = index_body()
         client.indices.delete(index=index, ignore_unavailable=True)
-        if kind == "stats":
-            body["mappings"]["properties"]["nail_tokens"] = {"type": "keyword", "doc_values": False}
-            body["mappings"]["_source"]["excludes"].append("nail_tokens")
-        client.indices.create(index=index, body=body)
-    actions = []
-    for doc, enc in zip(docs, encodings, strict=True):
-        counts = Counter(i for i in enc.ids if i not in shipped.special_ids)
-        df.update(set(enc.ids))
-        features = {str(i): 1.0 + math.log(c) for i, c in counts.items()}
-        source = {"doc_id": doc["_id"], "title": doc.get("title", ""), "text": doc["text"], "nail": features}
-        actions.append({"_index": names["plain"], "_id": doc["_id"], "_source": source})
-        actions.append({"_index": names["stats"], "_id": doc["_id"],
-                        "_source": {**source, "nail_tokens": [str(i) for i in sorted(set(enc.ids))]}})
-    helpers.bulk(client, actions, chunk_size=1000, request_timeout=300)
+        client.indices.create(index=index, body=index_body() if kind == "stats" else without_statistics(index_body()))
+        helpers.bulk(client, scifact_actions(data, shipped, index, kind == "stats"), chunk_size=1000,
+                     request_timeout=300)
     client.indices.refresh(index=",".join(names.values()))
-    n = len(docs)
-    idf = {i: float(np.float32(math.log(1 + (n - df[i] + 0.5) / (df[i] + 0.5)))) for i in range(shipped.vocab_size)}
-    yield names, Tokenizer(hf=shipped.hf, query_weights=idf)
+    yield names
     client.indices.delete(index=",".join(names.values()), ignore_unavailable=True)
 
 
@@ -131,7 +138,10 @@ def ranked(client, index: str, bodies: list[dict[str, Any]]) -> list[list[tuple[
 
 
 def assert_same_rankings(client, index: str, texts: list[str], tokenizer: Tokenizer, mode: str = "nail") -> None:
-    client_side = ranked(client, index, [build_query(t, tokenizer, QueryOptions(mode=mode)) for t in texts])
+    """The client's own search (`nail_os.search.search`: the index's idf where it keeps statistics) and the
+    plugin's query give the same hits with the same scores."""
+    client_side = [[(h.doc_id, h.score) for h in search(client, index, t, tokenizer, QueryOptions(mode=mode))]
+                   for t in texts]
     server_side = ranked(client, index, [build_query(t, None, QueryOptions(mode=mode, server_side=True))
                                          for t in texts])
     differ = [(t[:60], c[:3], s[:3]) for t, c, s in zip(texts, client_side, server_side, strict=True)
@@ -145,20 +155,19 @@ def assert_same_rankings(client, index: str, texts: list[str], tokenizer: Tokeni
 def test_same_top10_and_scores_as_the_client_body(client, data, scifact_indices, shipped, kind):
     """Every SciFact test query: the `nail` query ranks as the client-built bool of rank_feature clauses, with
     the index's idf as query weights (stats) or the model's query_weights.json (plain)."""
-    names, idf_tokenizer = scifact_indices
     texts = list(scifact_test_queries(data).values())
     assert len(texts) == 300
-    assert_same_rankings(client, names[kind], texts, idf_tokenizer if kind == "stats" else shipped)
+    assert_same_rankings(client, scifact_indices[kind], texts, shipped)
 
 
-def test_hybrid_and_long_queries_match_the_client_body(client, data, scifact_indices):
-    names, idf_tokenizer = scifact_indices
+def test_hybrid_and_long_queries_match_the_client_body(client, data, scifact_indices, shipped):
+    names = scifact_indices
     texts = list(scifact_test_queries(data).values())
-    assert_same_rankings(client, names["stats"], texts[:50], idf_tokenizer, mode="hybrid")
+    assert_same_rankings(client, names["stats"], texts[:50], shipped, mode="hybrid")
     # 100k characters: thousands of distinct tokens, pruned to the 1024 heaviest on both sides.
     words = " ".join(texts)
     long_text = (words * (100_000 // len(words) + 1))[:100_000]
-    assert_same_rankings(client, names["stats"], [long_text, long_text.upper()], idf_tokenizer)
+    assert_same_rankings(client, names["stats"], [long_text, long_text.upper()], shipped)
 
 
 def nail(text: str = "vitamin d and bone loss", **extra: Any) -> dict[str, Any]:
@@ -166,7 +175,7 @@ def nail(text: str = "vitamin d and bone loss", **extra: Any) -> dict[str, Any]:
 
 
 def test_inside_compound_queries_templates_and_explain(client, scifact_indices):
-    names, _ = scifact_indices
+    names = scifact_indices
     index = names["stats"]
     plain = client.search(index=index, body={"query": nail(), "size": 5})["hits"]["hits"]
     top = plain[0]
@@ -215,14 +224,14 @@ def raw_search(url: str, index: str, payload: bytes) -> tuple[int, dict[str, Any
     (nail("x" * 1_000_001), "over the 1000000 allowed"),
 ])
 def test_bad_input_is_a_400_that_names_it(node_url, scifact_indices, query, reason):
-    names, _ = scifact_indices
+    names = scifact_indices
     status, body = raw_search(node_url, names["stats"], json.dumps({"query": query}).encode())
     assert status == 400, body
     assert reason in json.dumps(body), body
 
 
 def test_invalid_utf8_is_a_400(node_url, scifact_indices):
-    names, _ = scifact_indices
+    names = scifact_indices
     payload = b'{"query": {"nail": {"field": "nail", "model": "nail-minilm", "query": "vitamin \xff\xfe d"}}}'
     status, body = raw_search(node_url, names["stats"], payload)
     assert status == 400, body
@@ -230,16 +239,15 @@ def test_invalid_utf8_is_a_400(node_url, scifact_indices):
 
 @pytest.mark.parametrize("text", ["", "   ", "\u0000\u0007\u001f", "[CLS] [SEP]", "\u200b\u0301", "\U0001f600"])
 def test_a_query_without_tokens_matches_nothing(node_url, scifact_indices, shipped, text):
-    names, _ = scifact_indices
+    names = scifact_indices
     assert not shipped.tokenize_query(text)
     status, body = raw_search(node_url, names["stats"], json.dumps({"query": nail(text)}).encode())
     assert status == 200, body
     assert body["hits"]["hits"] == []
 
 
-def test_control_characters_are_cleaned_as_the_client_does(client, scifact_indices):
-    names, idf_tokenizer = scifact_indices
-    assert_same_rankings(client, names["stats"], ["vitamin\u0007 d\u0000 and\u200b bone\tloss"], idf_tokenizer)
+def test_control_characters_are_cleaned_as_the_client_does(client, scifact_indices, shipped):
+    assert_same_rankings(client, scifact_indices["stats"], ["vitamin\u0007 d\u0000 and\u200b bone\tloss"], shipped)
 
 
 def test_opensearch_plugin_tool_installs_the_zip(node_url):
@@ -302,7 +310,7 @@ def test_upload_replace_and_delete_a_model(client, node_url, data, scifact_indic
     query; a deleted one is an unknown model (400)."""
     from nail_os.server.plugin import delete_model, list_models, upload_model
 
-    names, _ = scifact_indices
+    names = scifact_indices
     index = names["plain"]
     texts = list(scifact_test_queries(data).values())[:40]
     name = "test-uploaded-minilm"

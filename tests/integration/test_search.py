@@ -34,16 +34,18 @@ def tiny_index(client, index_name, tokenizer):
 
 
 def test_nail_scores_are_dot_products(client, tiny_index, tokenizer):
-    hits = search(client, tiny_index, "coffee tea", tokenizer, QueryOptions(mode="nail"), explain=True)
+    # The model's query weights (splade-tiny has none: boost 1), not the index's IDF (test_statistics.py).
+    hits = search(client, tiny_index, "coffee tea", tokenizer, QueryOptions(mode="nail", query_weights="model"),
+                  explain=True)
     assert [(h.doc_id, h.score) for h in hits] == [("d3", 3.0), ("d1", 2.5), ("d2", 1.0)]
     assert hits[1].contributions == {"coffee": 2.0, "tea": 0.5}
-    doubled = search(client, tiny_index, "coffee coffee", tokenizer, QueryOptions(mode="nail"))
+    doubled = search(client, tiny_index, "coffee coffee", tokenizer, QueryOptions(mode="nail", query_weights="model"))
     assert [(h.doc_id, h.score) for h in doubled] == [("d1", 4.0), ("d2", 2.0)]
 
 
 def test_hybrid_adds_weighted_bm25_and_nail_in_one_request(client, tiny_index, tokenizer):
     bm25 = {h.doc_id: h.score for h in search(client, tiny_index, "coffee", None, QueryOptions(mode="bm25"))}
-    options = QueryOptions(mode="hybrid", bm25_weight=0.5, nail_weight=2.0)
+    options = QueryOptions(mode="hybrid", bm25_weight=0.5, nail_weight=2.0, query_weights="model")
     hybrid = search(client, tiny_index, "coffee", tokenizer, options, explain=True)
     nail = {"d1": 2.0, "d2": 1.0}
     for hit in hybrid:
@@ -69,5 +71,6 @@ def test_queries_that_match_nothing_are_not_errors(client, tiny_index, tokenizer
 def test_ten_thousand_token_query_is_pruned_not_a_server_error(client, tiny_index, tokenizer):
     words = [tokenizer.id_to_token(i) for i in range(2000, 14000)]
     text = " ".join(w for w in words if w.isalpha())[:200_000] + " coffee"
-    hits = search(client, tiny_index, text, tokenizer, QueryOptions(mode="hybrid"))
+    # Pruning keeps the heaviest boosts: with boost 1 (the model's weights) "coffee" is among the kept ones.
+    hits = search(client, tiny_index, text, tokenizer, QueryOptions(mode="hybrid", query_weights="model"))
     assert {h.doc_id for h in hits} >= {"d1", "d2"}

@@ -162,3 +162,31 @@ def test_minilm_nail_fits_in_60_mb_as_fp16():
     assert 2 * model.num_parameters() <= 60e6, f"{model.num_parameters():,} parameters"
     with pytest.raises(CheckpointError, match='vocab_head="mlm" but the checkpoint has no MLM head'):
         NailModel.from_pretrained_encoder("minilm", vocab_head="mlm")
+
+
+def test_warm_started_decoder_copies_the_top_encoder_layers():
+    """decoder_init="encoder": the encoder keeps its lower layers; each decoder layer is the pretrained layer above,
+    self- and cross-attention both copies of that layer's self-attention."""
+    from nail_os.model._checkpoints import load_safetensors, map_pretrained_keys
+
+    model = NailModel.from_pretrained_encoder("splade-tiny", num_positions=4, decoder_layers=1, decoder_init="encoder")
+    state = map_pretrained_keys(load_safetensors(resolve_checkpoint("splade-tiny")))
+    assert model.config.encoder["num_hidden_layers"] == 1 and len(model.decoder.layers) == 1
+    layer, src = model.decoder.layers[0], "encoder.encoder.layer.1."
+    qkv = torch.cat([state[src + f"attention.self.{p}.weight"] for p in ("query", "key", "value")])
+    for attn in (layer.self_attn, layer.multihead_attn):
+        assert torch.equal(attn.in_proj_weight, qkv)
+        assert torch.equal(attn.out_proj.weight, state[src + "attention.output.dense.weight"])
+    assert torch.equal(layer.linear1.weight, state[src + "intermediate.dense.weight"])
+    assert torch.equal(layer.linear2.weight, state[src + "output.dense.weight"])
+    assert torch.equal(layer.norm3.weight, state[src + "output.LayerNorm.weight"])
+    assert not layer.norm_first and model.decoder.norm is None  # BERT's post-LN order
+    # The lower layer is the pretrained one; the positions start distinct (as token states, not at random).
+    lower = "encoder.encoder.layer.0.output.dense.weight"
+    assert torch.equal(model.encoder.encoder.layer[0].output.dense.weight, state[lower])
+    assert torch.cdist(model.position_embeddings, model.position_embeddings).fill_diagonal_(1.0).min() > 0
+
+
+def test_warm_started_decoder_needs_an_encoder_layer_left():
+    with pytest.raises(ConfigError, match="decoder_layers"):
+        NailModel.from_pretrained_encoder("splade-tiny", decoder_layers=2, decoder_init="encoder")

@@ -290,9 +290,9 @@ public class NailQueryBuilder extends AbstractQueryBuilder<NailQueryBuilder> {
     }
 
     /**
-     * BM25's idf over the shard's {@code <field>_tokens}, ln(1 + (N - df + 0.5) / (df + 0.5)) rounded to a float
-     * (N = docCount, df = docFreq, deleted documents included, as BM25 counts them); the model's weights when the
-     * index has no such field or no document in it.
+     * BM25's idf over the shard's {@code <field>_tokens}, ln(1 + (N - df + 0.5) / (df + 0.5)) (N = docCount,
+     * df = docFreq, deleted documents included, as BM25 counts them); the model's weights when the index has no
+     * such field or no document in it.
      */
     IntToDoubleFunction queryWeights(QueryShardContext context, IntToDoubleFunction ownWeights) throws IOException {
         String statsField = field + STATS_SUFFIX;
@@ -313,9 +313,9 @@ public class NailQueryBuilder extends AbstractQueryBuilder<NailQueryBuilder> {
         };
     }
 
-    /** BM25's idf (Lucene BM25Similarity), in double, then rounded to float32 as the Python side stores it. */
+    /** BM25's idf, in double as {@code nail_os.statistics.idf} computes it (the boost becomes a float later). */
     static double idf(long docCount, long docFreq) {
-        return (float) Math.log(1 + (docCount - docFreq + 0.5) / (docFreq + 0.5));
+        return Math.log1p((docCount - docFreq + 0.5) / (docFreq + 0.5));
     }
 
     @Override

@@ -90,6 +90,6 @@ public class NailQueryBuilderTest {
 
     @Test
     public void idfIsBm25s() {
-        assertEquals((float) Math.log(1 + (10 - 2 + 0.5) / (2 + 0.5)), NailQueryBuilder.idf(10, 2), 0.0);
+        assertEquals(Math.log1p((10 - 2 + 0.5) / (2 + 0.5)), NailQueryBuilder.idf(10, 2), 0.0);
     }
 }
