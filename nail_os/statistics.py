@@ -101,7 +101,7 @@ class IndexStatistics:
             "payloads": False,
         }
         if engine_of(self.client).NAME == "elasticsearch":  # elasticsearch-py 8 takes the body as arguments
-            answer = self.client.termvectors(index=self.index, **body)
+            answer = self.client.termvectors(index=self.index, **body).body
         else:
             answer = self.client.termvectors(index=self.index, body=body)
         vectors = answer.get("term_vectors", {}).get(name)

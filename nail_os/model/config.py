@@ -59,6 +59,9 @@ class NailConfig:
             from the same self-attention (NAIL's decoder is pretrained too); `encoder` then holds the lower
             layers only.
         top_k: tokens kept per document at encoding time (training sees all of them).
+        top_k_per_token: length-aware top-k: a document of n tokens keeps at most max(`min_top_k`, n × this)
+            of its `top_k` (0: always `top_k`); see `DocumentEncoder`.
+        min_top_k: the floor of the length-aware top-k.
         max_length: tokens read per document, [CLS] and [SEP] included.
         vocab_head: "mlm": the checkpoint's own BERT MLM head was loaded; "tied": a fresh dense + GELU +
             LayerNorm transform and bias, projected with the encoder's word embeddings.
@@ -78,6 +81,8 @@ class NailConfig:
     dropout: float = 0.1
     decoder_init: Literal["random", "encoder"] = "random"
     top_k: int = 256
+    top_k_per_token: float = 0.0
+    min_top_k: int = 32
     max_length: int = 256
     vocab_head: Literal["tied", "mlm"] = "tied"
     special_token_ids: list[int] = field(default_factory=list)
@@ -107,7 +112,9 @@ class NailConfig:
             problems.append(f'decoder_init "{self.decoder_init}" is not "random" or "encoder"')
         if self.vocab_head not in ("tied", "mlm"):
             problems.append(f'vocab_head "{self.vocab_head}" is not "tied" or "mlm"')
-        for name in ("top_k", "max_length"):
+        if self.top_k_per_token < 0:
+            problems.append(f"top_k_per_token is {self.top_k_per_token}; it must be >= 0 (0: off)")
+        for name in ("top_k", "max_length", "min_top_k"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} is {getattr(self, name)}; it must be >= 1")
         if self.hidden_size and self.max_length > int(self.encoder.get("max_position_embeddings", 512)):

@@ -93,9 +93,9 @@ class DocumentEncoder:
             window only, i.e. truncation). The merge of the windows' top-k is the top-k of the merge, exactly.
         window_overlap: tokens each window shares with the one before, so a phrase cut by one is whole in the other.
         top_k_per_token: length-aware top-k: a document of n tokens keeps at most max(`min_top_k`,
-            n × this) tokens, never more than `top_k` (None: always `top_k`). A 12-word title then stores a few
-            dozen expansions instead of 256.
-        min_top_k: the floor of the length-aware top-k.
+            n × this) tokens, never more than `top_k` (None: the model config's, where it sets one, else always
+            `top_k`). A 12-word title then stores a few dozen expansions instead of 256.
+        min_top_k: the floor of the length-aware top-k (with an explicit `top_k_per_token`).
 
     >>> enc = DocumentEncoder.from_model_dir("splade-tiny")  # doctest: +SKIP
     >>> sorted(enc.encode_documents(["coffee beans"])[0].items(), key=lambda kv: -kv[1])[:2]  # doctest: +SKIP
@@ -138,6 +138,8 @@ class DocumentEncoder:
         if top_k_per_token is not None and top_k_per_token <= 0 or min_top_k < 1:
             raise ValueError(f"top_k_per_token {top_k_per_token} must be > 0 and min_top_k {min_top_k} >= 1")
         self.max_windows, self.window_overlap = max_windows, window_overlap
+        if top_k_per_token is None and model.config.top_k_per_token > 0:  # the model's own setting
+            top_k_per_token, min_top_k = model.config.top_k_per_token, model.config.min_top_k
         self.top_k_per_token, self.min_top_k = top_k_per_token, min_top_k
         # Documents are tokenized whole (up to max_windows windows) and cut into windows here.
         self._doc_tokenizer = document_tokenizer(self.tokenizer.hf.to_str(), self.read_limit)

@@ -21,7 +21,7 @@ from nail_os.features import to_feature_name
 from nail_os.ingest import IngestOptions, ingest
 from nail_os.mapping import create_index
 from nail_os.queries import QueryOptions
-from nail_os.search import Hit, search
+from nail_os.search import Hit, index_query_weights, search
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,10 @@ def test_engine_ranking_equals_in_process_scoring(engine_client, engine_index, t
     differ = []
     for qid, text in queries.items():
         hits = search(client, index_name, text, tokenizer, QueryOptions(mode="nail", size=10))
-        scores = exact_scores(tokenizer.tokenize_query(text), indexed)
+        # The boosts `search` sent: IDF over this index (nail_os.statistics), read back from the engine.
+        weights = index_query_weights(client, index_name, "nail", tokenizer.query_token_ids(text))
+        assert weights is not None
+        scores = exact_scores(tokenizer.tokenize_query(text, weights), indexed)
         expected = exact_ranking(scores)
         if not same_up_to_ties(hits, expected, scores):
             differ.append((qid, [(h.doc_id, h.score) for h in hits], [(d, float(scores[d])) for d in expected]))
