@@ -18,6 +18,7 @@ from typing import Any, Literal
 from nail_os.engines import ENGINES, EngineName, load
 from nail_os.features import to_feature_name
 from nail_os.mapping import DEFAULT_NAIL_FIELD
+from nail_os.registry import SHIPPED
 from nail_os.tokens import QueryToken, Tokenizer
 
 Mode = Literal["bm25", "nail", "hybrid"]
@@ -58,6 +59,10 @@ class QueryOptions:
     # "index": IDF over the searched index's own documents where it keeps token statistics (nail_os.statistics),
     # the model's query_weights.json otherwise; "model": always the model's.
     query_weights: Literal["index", "model"] = "index"
+    # Send the text in one `nail` clause, tokenized and weighted inside the node by the nail plugin (plugin/),
+    # instead of one clause per token; `model` names the model there (a folder under config/nail/models/).
+    server_side: bool = False
+    model: str = SHIPPED
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -69,6 +74,18 @@ class QueryOptions:
             raise QueryError(f"query_weights {self.query_weights!r} is not 'index' or 'model'")
         if self.max_clauses < 1:
             raise QueryError(f"max_clauses must be ≥ 1, got {self.max_clauses}")
+        if self.server_side and self.engine != "opensearch":
+            raise QueryError(f"server_side needs the nail plugin, which runs on OpenSearch, not {self.engine}")
+        if self.server_side and self.on_too_many == "refuse":
+            raise QueryError("server_side always prunes a query over max_clauses tokens (the node tokenizes it); "
+                             "use on_too_many='prune' or build the query on the client")
+        if self.server_side and self.query_weights != "index":
+            raise QueryError("server_side weighs tokens as query_weights='index' does (the index's statistics where "
+                             "it keeps them, the model's weights otherwise); query_weights='model' needs the "
+                             "client-built body")
+        if self.server_side and self.named:
+            raise QueryError("server_side sends one `nail` clause, so hits cannot tell which tokens matched; "
+                             "explain needs the client-built body (server_side=False)")
 
 
 def select_tokens(tokens: list[QueryToken], limit: int, on_too_many: str) -> list[QueryToken]:
@@ -103,6 +120,15 @@ def neural_sparse_clause(tokens: Sequence[QueryToken], *, nail_field: str,
     so the body is interchangeable with the bool of clauses. Feature names are token ids.
     """
     return load(engine).vector_query(nail_field, {to_feature_name(t.token_id): t.boost for t in tokens})
+
+
+def server_nail_clause(text: str, *, nail_field: str, model: str, max_clauses: int) -> dict[str, Any]:
+    """The plugin's `nail` query: the node tokenizes `text` and builds the clauses `nail_clauses` would.
+
+    >>> server_nail_clause("vitamin d", nail_field="nail", model="nail-minilm", max_clauses=1024)
+    {'nail': {'field': 'nail', 'query': 'vitamin d', 'model': 'nail-minilm', 'max_clauses': 1024}}
+    """
+    return {"nail": {"field": nail_field, "query": text, "model": model, "max_clauses": max_clauses}}
 
 
 def bm25_clause(text: str, *, text_fields: Sequence[str], max_clauses: int, named: bool = False) -> dict[str, Any]:
@@ -142,7 +168,9 @@ def build_query(
     {'bool': {'should': [{'rank_feature': {'field': 'nail.1057', 'linear': {}}}, ...]}}
 
     A query with no usable token (empty, punctuation the tokenizer drops, only [UNK]) gives a body
-    that matches nothing rather than an error: `{"match_none": {}}`.
+    that matches nothing rather than an error: `{"match_none": {}}`. With `options.server_side` the NAIL part
+    is one `nail` clause (`server_nail_clause`) that the nail plugin turns into the same clauses on the node;
+    `tokenizer` may then be None.
     """
     options = options or QueryOptions()
     if not isinstance(text, str):
@@ -157,7 +185,10 @@ def build_query(
     bm25_budget = options.max_clauses - nail_budget if options.mode == "hybrid" else options.max_clauses
 
     nail_part: dict[str, Any] | None = None
-    if options.mode in ("nail", "hybrid"):
+    if options.mode in ("nail", "hybrid") and options.server_side:
+        nail_part = server_nail_clause(text, nail_field=options.nail_field, model=options.model,
+                                       max_clauses=nail_budget)
+    elif options.mode in ("nail", "hybrid"):
         if tokenizer is None:
             raise QueryError(f"mode {options.mode!r} needs the model's tokenizer")
         supported = load(options.engine).NAIL_QUERIES
@@ -177,7 +208,10 @@ def build_query(
     if options.mode == "hybrid" and nail_part and bm25_part:
         bm25_part["multi_match"]["boost"] = options.bm25_weight
         weighted_nail = {"bool": {"should": [nail_part], "boost": options.nail_weight}}
-        if "bool" in nail_part:
+        if "nail" in nail_part:  # the plugin's query takes the boost itself, as the bool of clauses does
+            nail_part["nail"]["boost"] = options.nail_weight
+            weighted_nail = nail_part
+        elif "bool" in nail_part:
             nail_part["bool"]["boost"] = options.nail_weight
             weighted_nail = nail_part
         body["query"] = {"bool": {"should": [bm25_part, weighted_nail]}}

@@ -146,11 +146,12 @@ def _register() -> None:
     from nail_os.cli.eval import eval_
     from nail_os.cli.index import index
     from nail_os.cli.ingest import ingest
+    from nail_os.cli.plugin import model, plugin
     from nail_os.cli.search import query, search
     from nail_os.cli.server import server
     from nail_os.cli.train import soup, train
 
-    for command in (server, index, ingest, search, query, encode, train, soup, eval_):
+    for command in (server, plugin, model, index, ingest, search, query, encode, train, soup, eval_):
         main.add_command(command)
 
 

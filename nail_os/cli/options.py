@@ -45,6 +45,9 @@ def query_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="NAIL as a bool of one clause per token (any cluster), the OpenSearch neural-search "
                           "plugin's neural_sparse, or Elasticsearch's sparse_vector query."),
         query_weights_option,
+        click.option("--server-side", is_flag=True,
+                     help="Send the text in one `nail` query that the nail plugin tokenizes and weights inside "
+                          "OpenSearch (nail-os plugin install), instead of one clause per token."),
         nail_field_option,
         model_option,
     ]):
@@ -66,8 +69,18 @@ def query_options_from(kwargs: dict[str, Any]) -> Any:
         mode=kwargs["mode"], size=kwargs["size"], nail_field=kwargs["nail_field"],
         text_fields=tuple(kwargs["text_fields"]), bm25_weight=kwargs["bm25_weight"],
         nail_weight=kwargs["nail_weight"], max_clauses=kwargs["max_clauses"], on_too_many=kwargs["on_too_many"],
-        nail_query=kwargs["nail_query"], query_weights=kwargs["query_weights"],
+        nail_query=kwargs["nail_query"], query_weights=kwargs["query_weights"], server_side=kwargs["server_side"],
+        model=server_model_name(kwargs["model"]),
     )
+
+
+def server_model_name(model: str | None) -> str:
+    """The name the nail plugin knows a model by: its folder's name (`--model` may be a path)."""
+    from pathlib import Path
+
+    from nail_os.registry import default_model
+
+    return Path(model).name if model else default_model()
 
 
 def load_tokenizer(model: str | None) -> Any:

@@ -28,12 +28,14 @@ def search(ctx: click.Context, text: str, index: str, explain: bool, as_json: bo
     \b
     Example:
       nail-os search "vitamin d bone density" --index scifact --mode hybrid --explain
+      nail-os search "vitamin d bone density" --index scifact --mode hybrid --server-side
     """
     from nail_os.cli.main import client_from
     from nail_os.search import search as run_search
 
     options = query_options_from(kwargs)
-    tokenizer = load_tokenizer(kwargs["model"]) if options.mode != "bm25" or explain else None
+    needs_tokens = (options.mode != "bm25" and not options.server_side) or explain
+    tokenizer = load_tokenizer(kwargs["model"]) if needs_tokens else None
     hits = run_search(client_from(ctx), index, text, tokenizer, options, explain=explain, retries=retries)
     for rank, hit in enumerate(hits, start=1):
         if as_json:
@@ -76,7 +78,7 @@ def query(ctx: click.Context, text: str, index: str | None, dsl: bool, compact: 
     config = ctx.find_object(ClusterConfig)
     if config is not None and config.engine:
         options = replace(options, engine=config.engine)
-    tokenizer = load_tokenizer(kwargs["model"]) if options.mode != "bm25" else None
+    tokenizer = load_tokenizer(kwargs["model"]) if options.mode != "bm25" and not options.server_side else None
     weights = None
     if index and tokenizer is not None and options.query_weights == "index":
         from nail_os.cli.main import client_from

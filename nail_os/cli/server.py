@@ -57,8 +57,10 @@ def server() -> None:
               help="Local nodes forming one cluster.")
 @_engine_option
 @click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for health yellow/green.")
+@click.option("--plugin/--no-plugin", default=True, show_default=True,
+              help="Run OpenSearch with the nail plugin (built with mvn on first use) and the shipped models.")
 def start(version: str | None, port: int, heap: str | None, data_dir: Path | None, nodes: int,
-          engine: Literal["opensearch", "elasticsearch"], timeout: float) -> None:
+          engine: Literal["opensearch", "elasticsearch"], timeout: float, plugin: bool) -> None:
     """Start the local node (detached) and print its URL once it is healthy; a no-op if it already runs.
 
     \b
@@ -68,7 +70,7 @@ def start(version: str | None, port: int, heap: str | None, data_dir: Path | Non
     import nail_os.server as local
 
     url = local.start(version, port=port, heap=heap, data_dir=data_dir, nodes=nodes, engine=engine,
-                      timeout=timeout, show_progress=True)
+                      timeout=timeout, show_progress=True, plugin=plugin)
     click.echo(url)
 
 

@@ -55,7 +55,7 @@ def _data_dir(data_dir: str | Path | None, engine: str) -> Path:
 def start(version: str | None = None, *, port: int = DEFAULT_PORT, heap: str | None = None,
           data_dir: str | Path | None = None, nodes: int = 1, engine: Engine = "opensearch",
           timeout: float = DEFAULT_START_TIMEOUT, show_progress: bool = False,
-          settings: dict[str, object] | None = None) -> str:
+          settings: dict[str, object] | None = None, plugin: bool = True) -> str:
     """Start a local cluster (assembling OpenSearch on first use) and return its URL once it is healthy.
 
     Args:
@@ -71,12 +71,16 @@ def start(version: str | None = None, *, port: int = DEFAULT_PORT, heap: str | N
         show_progress: print assembly and start-up steps to stderr.
         settings: extra opensearch.yml settings for every node (static ones such as
             `{"thread_pool.write.queue_size": 1}`), written on this start.
+        plugin: run OpenSearch with the nail plugin (the `nail` query; built with mvn and installed into a
+            copy of the node on first use, the shipped models copied into each node's config). Where it cannot
+            be built, the node starts without it and says so on stderr.
 
     A cluster already running on `data_dir` is left as it is and its URL returned. Raises ServerError with
     the last log lines when the node does not start.
     """
     return start_cluster(version, port=port, heap=heap, data_dir=_data_dir(data_dir, engine), nodes=nodes,
-                         timeout=timeout, show_progress=show_progress, settings=settings, engine=engine)
+                         timeout=timeout, show_progress=show_progress, settings=settings, engine=engine,
+                         plugin=plugin)
 
 
 def stop(data_dir: str | Path | None = None, *, engine: Engine = "opensearch",

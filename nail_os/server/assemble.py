@@ -102,10 +102,14 @@ def _mvn_command() -> str:
 
 
 def run_mvn(args: Sequence[str], repo: Path, jdk: Jdk | None, what: str, cwd: Path | None = None,
-            strict: bool = True) -> None:
-    """Run mvn against our private repository; on failure raise with mvn's last lines."""
+            strict: bool = True, compile_with_jdk: bool = False) -> None:
+    """Run mvn against our private repository; on failure raise with mvn's last lines.
+
+    `compile_with_jdk`: run mvn on `jdk` whatever JAVA_HOME says (the plugin must be compiled by a JDK at
+    least as new as the node's Java release); otherwise `jdk` is used only when no other JVM is found.
+    """
     env = dict(os.environ)
-    if jdk and not env.get("JAVA_HOME") and not shutil.which("java"):
+    if jdk and (compile_with_jdk or (not env.get("JAVA_HOME") and not shutil.which("java"))):
         env["JAVA_HOME"] = str(jdk.home)  # mvn needs some JVM; the node's one will do
     cmd = [_mvn_command(), "-B", "-q", f"-Dmaven.repo.local={repo}"]
     cmd += ["--strict-checksums"] if strict else []
@@ -121,8 +125,10 @@ def run_mvn(args: Sequence[str], repo: Path, jdk: Jdk | None, what: str, cwd: Pa
         lines = [line for line in (out.stdout + out.stderr).strip().splitlines()
                  if line.strip() not in ("", "[ERROR]") and not any(n in line for n in noise)]
         tail = "\n".join(lines[-15:])
-        raise ServerError(f"mvn could not fetch {what} (exit {out.returncode}). Does that version exist in "
-                          f"the Maven repository, and is it reachable?\n{' '.join(cmd)}\n{tail}")
+        hint = "" if compile_with_jdk else (" Does that version exist in the Maven repository, and is it "
+                                            "reachable?")
+        raise ServerError(f"mvn could not {'build' if compile_with_jdk else 'fetch'} {what} "
+                          f"(exit {out.returncode}).{hint}\n{' '.join(cmd)}\n{tail}")
 
 
 def repo_path(repo: Path, group: str, artifact: str, version: str, ext: str) -> Path:
@@ -288,7 +294,7 @@ def fetch_module(module: Module, release: Release, install: Path, repo: Path, jd
 
 
 @contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
+def lock(path: Path) -> Iterator[None]:
     """Serialise assemblies of one version across processes (parallel test runs, two shells)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as fh:
@@ -318,7 +324,7 @@ def assemble(release: Release, jdk: Jdk | None = None, home: Path | None = None,
         folder.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(PermissionError):
             os.chmod(folder, 0o755)  # the node's user must be able to walk in (node.py)
-    with _lock(home / dist.engine / f".{release.version}.lock"):
+    with lock(home / dist.engine / f".{release.version}.lock"):
         if (dest / MARKER).is_file():  # another process finished while we waited
             return dest
         started = time.monotonic()

@@ -46,6 +46,7 @@ from nail_os.server.config import (
 )
 from nail_os.server.errors import ServerError
 from nail_os.server.java import Jdk, select_release
+from nail_os.server.plugin import PLUGIN_NAME, install_models, shipped_models, with_plugin
 from nail_os.server.releases import OPENSEARCH, Distribution, distribution
 
 NODE_USER = "nail-os"
@@ -357,8 +358,12 @@ def _terminate(pids: Sequence[int], timeout: float) -> None:
 def start_cluster(version: str | None = None, port: int = DEFAULT_PORT, heap: str | None = None,
                   data_dir: Path | None = None, nodes: int = 1, timeout: float = DEFAULT_START_TIMEOUT,
                   show_progress: bool = False, settings: dict[str, object] | None = None,
-                  engine: str = "opensearch") -> str:
-    """Start `nodes` local nodes of `engine` on `data_dir` and return the URL once the cluster is healthy."""
+                  engine: str = "opensearch", plugin: bool = True) -> str:
+    """Start `nodes` local nodes of `engine` on `data_dir` and return the URL once the cluster is healthy.
+
+    `plugin`: run OpenSearch with the nail plugin (built and installed into a copy of the node on first use)
+    and the shipped models in each node's config, where the plugin targets this version and can be built.
+    """
     dist = distribution(engine)
     data_dir = (data_dir or default_data_dir(dist.engine)).absolute()
     state = read_state(data_dir)
@@ -375,10 +380,14 @@ def start_cluster(version: str | None = None, port: int = DEFAULT_PORT, heap: st
     _check_ports(specs)
     release, jdk = select_release(version, engine=dist.engine)
     install = assemble(release, jdk, show_progress=show_progress)
+    if plugin and dist.engine == "opensearch":
+        install = with_plugin(install, release.version, jdk, show_progress)
     user = node_user()
     data_dir.mkdir(parents=True, exist_ok=True)
     for spec in specs:
         _prepare_node(spec, specs, install, heap, settings, dist)
+        if (install / "plugins" / PLUGIN_NAME).is_dir():
+            install_models(spec.config_dir, shipped_models())
     if user:
         for path, what in ((install / "bin" / dist.launcher, f"the {dist.product} install"),
                            (jdk.java, "the JDK"), (data_dir / "node-0", "the data dir")):

@@ -198,3 +198,45 @@ def test_killing_a_node_during_search_and_ingest_loses_nothing(cluster, data, to
         f"retried {report.retries}× and finished; count + ids exact; {NODES - 1} nodes left, {health['status']}",
         0,
     )
+
+
+def test_the_nail_query_ranks_alike_from_every_node(cluster, data):
+    """The plugin's `nail` query travels to shards on other nodes (NailQueryBuilder's stream form): asked at
+    each live node, with the model from the nodes' config folders or uploaded once to the cluster, it returns
+    the client-built body's hits and scores."""
+    from opensearchpy import helpers
+
+    from nail_os.mapping import index_body
+    from nail_os.registry import resolve_model_dir
+    from nail_os.server.plugin import delete_model, upload_model
+    from nail_os.tokens import Tokenizer
+
+    from .test_plugin import scifact_actions, without_statistics
+
+    _, urls = cluster
+    # All nodes, or the two the fault test left.
+    live_urls = [url for url in urls if make_client(ClusterConfig(url=url, timeout=5)).ping()]
+    assert len(live_urls) >= 2
+    client = make_client(ClusterConfig(url=live_urls[0], timeout=90))
+    index = "cluster-plugin"
+    shipped = Tokenizer.from_model_dir(resolve_model_dir("nail-minilm"))
+    # Without `nail_tokens`: each shard would weigh tokens by its own statistics, which no one client body can.
+    client.indices.create(index=index, body=without_statistics(index_body(shards=3)))
+    helpers.bulk(client, scifact_actions(data, shipped, index, statistics=False)[:DOCS], chunk_size=500)
+    client.indices.refresh(index=index)
+    assert len({s["node"] for s in client.cat.shards(index=index, format="json")}) >= 2
+    queries = list(read_queries(data / "scifact" / "queries.jsonl").values())[:20]
+    expected = [[(h.doc_id, h.score) for h in search(client, index, q, shipped, QueryOptions(mode="nail"))]
+                for q in queries]
+    # The model as a folder on every node, and uploaded once through one node (the system index reaches all).
+    upload_model(client, "cluster-uploaded", resolve_model_dir("nail-minilm"))
+    for url in live_urls:
+        node_client = make_client(ClusterConfig(url=url, timeout=90))
+        for model in ("nail-minilm", "cluster-uploaded"):
+            server_side = QueryOptions(mode="nail", server_side=True, model=model)
+            got = [[(h.doc_id, h.score) for h in search(node_client, index, q, None, server_side)] for q in queries]
+            assert [[d for d, _ in hits] for hits in got] == [[d for d, _ in hits] for hits in expected], (url, model)
+            assert all(math.isclose(a, b, rel_tol=1e-6) for g, e in zip(got, expected, strict=True)
+                       for (_, a), (_, b) in zip(g, e, strict=True)), (url, model)
+    delete_model(client, "cluster-uploaded")
+    client.indices.delete(index=index)

@@ -125,3 +125,22 @@ def test_neural_sparse_body_carries_the_same_tokens(tokenizer):
 def test_cjk_characters_count_as_one_term_each():
     body = build_query("日本語のテキスト" * 100, None, QueryOptions(mode="bm25", max_clauses=20))
     assert body["query"]["multi_match"]["query"] == "日 本 語 の テ キ ス ト 日 本"  # 10 words × 2 fields
+
+
+def test_server_side_sends_the_text_in_one_nail_clause():
+    body = build_query("vitamin d", None, QueryOptions(mode="nail", server_side=True))
+    assert body["query"] == {"nail": {"field": "nail", "query": "vitamin d", "model": "nail-minilm",
+                                      "max_clauses": 1024}}
+
+
+def test_server_side_hybrid_weights_both_parts_and_shares_the_budget():
+    options = QueryOptions(mode="hybrid", server_side=True, bm25_weight=0.5, nail_weight=2.0, max_clauses=100)
+    bm25, nail = build_query("vitamin d", None, options)["query"]["bool"]["should"]
+    assert bm25["multi_match"]["boost"] == 0.5
+    assert nail["nail"]["boost"] == 2.0 and nail["nail"]["max_clauses"] == 50
+
+
+@pytest.mark.parametrize("options", [dict(engine="elasticsearch"), dict(on_too_many="refuse"), dict(named=True)])
+def test_server_side_refuses_what_the_plugin_cannot_do(options):
+    with pytest.raises(QueryError, match="server_side"):
+        QueryOptions(server_side=True, **options)

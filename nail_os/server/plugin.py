@@ -1,0 +1,278 @@
+"""The nail OpenSearch plugin (`plugin/`): build its zip with Maven, install it into a copy of the local node.
+
+    <home>/plugin/build-<hash>/                      a copy of plugin/ that mvn builds in (target/ stays there)
+    <home>/plugin/nail-os-plugin-<version>-<hash>.zip  the built zip, cached by plugin version + source hash
+    <home>/opensearch/<os version>-nail-plugin-<version>-<hash>/   the assembled node plus plugins/nail/
+
+The assembled distribution (`assemble.py`) is shared by every node of this machine and never changed: the
+plugin goes into a copy of it (hard links, so it costs no disk), made once under a lock and renamed into
+place, like the assembly itself. `pom.xml` is the one place that names the plugin's and OpenSearch's versions.
+Models reach the node as files: `install_models` copies a model's tokenizer.json and query_weights.json into
+`<node config>/nail/models/<name>/`, where the plugin reads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+import xml.etree.ElementTree as ET
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nail_os.server.assemble import MARKER, lock, nail_home, run_mvn
+from nail_os.server.errors import ServerError
+from nail_os.server.java import Jdk
+
+# The source tree beside the package in a checkout (`pip install -e .`, CI); a wheel does not carry it.
+PLUGIN_SOURCE = Path(__file__).resolve().parents[2] / "plugin"
+PLUGIN_NAME = "nail"  # plugin-descriptor.properties `name`: the folder under plugins/
+MODEL_FILES = ("tokenizer.json", "query_weights.json")
+_POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
+
+
+@dataclass(frozen=True)
+class PluginSource:
+    """The plugin sources, with the versions their pom.xml pins and a hash of what a build reads."""
+
+    root: Path
+    version: str
+    opensearch_version: str
+    java_release: int
+    digest: str  # first 12 hex of a SHA-1 over pom.xml and src/main
+
+    @property
+    def zip_name(self) -> str:
+        return f"nail-os-plugin-{self.version}-{self.digest}.zip"
+
+
+def plugin_source(root: Path | None = None) -> PluginSource:
+    """Read `root`/pom.xml (default: the checkout's plugin/) for versions, and hash the build's inputs."""
+    root = root or PLUGIN_SOURCE
+    pom = root / "pom.xml"
+    if not pom.is_file():
+        raise ServerError(f"no plugin sources at {root}: the plugin is built from a nail-os checkout "
+                          f"(git clone, then pip install -e .)")
+    tree = ET.parse(pom).getroot()
+    version = tree.findtext("m:version", namespaces=_POM_NS)
+    props = tree.find("m:properties", _POM_NS)
+    os_version = props.findtext("m:opensearch.version", namespaces=_POM_NS) if props is not None else None
+    java = props.findtext("m:java.release", namespaces=_POM_NS) if props is not None else None
+    if not version or not os_version or not java:
+        raise ServerError(f"{pom}: <version>, <opensearch.version> and <java.release> must all be set")
+    digest = hashlib.sha1()
+    for path in [pom, *sorted(p for p in (root / "src" / "main").rglob("*") if p.is_file())]:
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return PluginSource(root, version, os_version, int(java), digest.hexdigest()[:12])
+
+
+def _say(show_progress: bool, message: str) -> None:
+    if show_progress:
+        print(message, file=sys.stderr, flush=True)
+
+
+def build_plugin(jdk: Jdk, source: PluginSource | None = None, home: Path | None = None,
+                 show_progress: bool = False) -> Path:
+    """The plugin zip for `source`, built by mvn on `jdk` on first use (cached by version and source hash).
+
+    >>> build_plugin(jdk)  # doctest: +SKIP
+    PosixPath('/var/lib/nail-os/plugin/nail-os-plugin-0.1.0-3f2a9c1d0b7e.zip')
+    """
+    source = source or plugin_source()
+    if jdk.major < source.java_release:
+        raise ServerError(f"the plugin is compiled for Java {source.java_release}, but the JDK at {jdk.home} is "
+                          f"Java {jdk.major}; install a JDK {source.java_release}+ (apt-get install "
+                          f"openjdk-{source.java_release}-jdk-headless)")
+    home = home or nail_home()
+    out_dir = home / "plugin"
+    target = out_dir / source.zip_name
+    if target.is_file():
+        return target
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with lock(out_dir / f".{source.digest}.lock"):
+        if target.is_file():
+            return target
+        build = out_dir / f"build-{source.digest}"
+        shutil.rmtree(build, ignore_errors=True)
+        shutil.copytree(source.root, build, ignore=shutil.ignore_patterns("target"))
+        _say(show_progress, f"building the nail plugin {source.version} with mvn (first run only)")
+        started = time.monotonic()
+        # Tests run in the test suite (tests/integration/test_plugin.py), not on every build.
+        run_mvn(["-DskipTests", "package"], home / "maven", jdk, f"the nail plugin ({build})", cwd=build,
+                compile_with_jdk=True)
+        built = build / "target" / f"nail-os-plugin-{source.version}.zip"
+        if not built.is_file():
+            raise ServerError(f"mvn reported success but {built} is missing")
+        partial = target.with_name(target.name + f".partial-{os.getpid()}")
+        shutil.copyfile(built, partial)
+        os.chmod(partial, 0o644)
+        partial.rename(target)
+        _say(show_progress, f"built {target} ({time.monotonic() - started:.0f} s)")
+    return target
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system, or links not allowed: a real copy
+        shutil.copy2(src, dst)
+
+
+def install_into_copy(install: Path, zip_path: Path, source: PluginSource, show_progress: bool = False) -> Path:
+    """A copy of the assembled node `install` with the plugin unpacked into plugins/nail/, as
+    `bin/opensearch-plugin install file://<zip>` lays it out; made once, then reused."""
+    dest = install.with_name(f"{install.name}-nail-plugin-{source.version}-{source.digest}")
+    if (dest / MARKER).is_file():
+        return dest
+    with lock(install.parent / f".{dest.name}.lock"):
+        if (dest / MARKER).is_file():
+            return dest
+        staging = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            # The copy shares the distribution's files (the node never writes into its install folder).
+            shutil.copytree(install, staging, copy_function=_link_or_copy, symlinks=True)
+            (staging / MARKER).unlink()  # written again below, last, once the plugin is in place
+            plugin_dir = staging / "plugins" / PLUGIN_NAME
+            plugin_dir.mkdir(parents=True)
+            with zipfile.ZipFile(zip_path) as archive:
+                for info in archive.infolist():
+                    name = Path(info.filename)
+                    if name.is_absolute() or ".." in name.parts:
+                        raise ServerError(f"{zip_path}: entry {info.filename!r} points outside the plugin folder")
+                    archive.extract(info, plugin_dir)
+            for path in [plugin_dir, *plugin_dir.rglob("*")]:
+                os.chmod(path, 0o755 if path.is_dir() else 0o644)
+            marker = json.loads((install / MARKER).read_text())
+            marker["plugin"] = {"name": PLUGIN_NAME, "version": source.version, "source_digest": source.digest,
+                                "zip": str(zip_path)}
+            (staging / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+            os.chmod(staging / MARKER, 0o644)
+            shutil.rmtree(dest, ignore_errors=True)
+            staging.rename(dest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    _say(show_progress, f"the nail plugin {source.version} is installed in {dest}")
+    return dest
+
+
+def with_plugin(install: Path, opensearch_version: str, jdk: Jdk, show_progress: bool = False) -> Path:
+    """The node folder to run: `install` plus the plugin, or `install` itself (with a note on stderr) when
+    the plugin does not target this version or cannot be built here."""
+    try:
+        source = plugin_source()
+    except ServerError as exc:
+        _say(show_progress, f"nail-os: running without the nail plugin: {exc}")
+        return install
+    if source.opensearch_version != opensearch_version:
+        _say(show_progress, f"nail-os: the nail plugin is built for OpenSearch {source.opensearch_version}, not "
+                            f"{opensearch_version}; this node runs without it")
+        return install
+    try:
+        return install_into_copy(install, build_plugin(jdk, source, show_progress=show_progress), source,
+                                 show_progress)
+    except ServerError as exc:
+        print(f"nail-os: the nail plugin could not be built, so this node runs without it: {exc}",
+              file=sys.stderr, flush=True)
+        return install
+
+
+def install_models(config_dir: Path, model_dirs: Iterable[Path]) -> list[str]:
+    """Copy each model's tokenizer.json and query_weights.json into `<config_dir>/nail/models/<name>/`."""
+    names = []
+    for model_dir in model_dirs:
+        target = config_dir / PLUGIN_NAME / "models" / model_dir.name
+        target.mkdir(parents=True, exist_ok=True)
+        for name in MODEL_FILES:
+            if (model_dir / name).is_file():
+                partial = target / f".{name}.partial"
+                shutil.copyfile(model_dir / name, partial)
+                partial.replace(target / name)  # a node reading the model never sees half a file
+        names.append(model_dir.name)
+    return names
+
+
+def shipped_models() -> list[Path]:
+    """The model folders in nail_os/checkpoints that have a tokenizer (nail-minilm)."""
+    from nail_os.registry import CHECKPOINTS
+
+    return sorted(p for p in CHECKPOINTS.iterdir() if (p / "tokenizer.json").is_file()) if CHECKPOINTS.is_dir() \
+        else []
+
+
+def plugin_status(home: Path | None = None) -> dict[str, object]:
+    """What `nail-os plugin status` prints: source versions, the cached zip (if built), installed copies."""
+    home = home or nail_home()
+    info: dict[str, object] = {"source": str(PLUGIN_SOURCE), "version": None, "opensearch_version": None,
+                               "zip": None, "installed": []}
+    try:
+        source = plugin_source()
+    except ServerError as exc:
+        info["error"] = str(exc)
+        return info
+    zip_path = home / "plugin" / source.zip_name
+    info.update(version=source.version, opensearch_version=source.opensearch_version, digest=source.digest,
+                zip=str(zip_path) if zip_path.is_file() else None,
+                install_command=f"bin/opensearch-plugin install file://{zip_path}")
+    engine_dir = home / "opensearch"
+    info["installed"] = sorted(str(p) for p in engine_dir.glob(f"*-nail-plugin-{source.version}-{source.digest}")
+                               if (p / MARKER).is_file()) if engine_dir.is_dir() else []
+    return info
+
+
+def install_plugin(opensearch_home: Path, jdk: Jdk, zip_path: Path | None = None,
+                   model_dirs: Iterable[Path] | None = None) -> Path:
+    """Install the plugin into an OpenSearch folder of this machine with its own `bin/opensearch-plugin`, and
+    copy `model_dirs` (default: the shipped models) into its config/nail/models/. Returns the zip installed.
+
+    For a cluster on other machines, copy the zip there and run the command `plugin_status()` prints.
+    """
+    import subprocess
+
+    tool = opensearch_home / "bin" / "opensearch-plugin"
+    if not tool.is_file():
+        raise ServerError(f"{tool} does not exist: --opensearch-home must be an OpenSearch folder (with bin/)")
+    zip_path = zip_path or build_plugin(jdk)
+    env = {**os.environ, "OPENSEARCH_JAVA_HOME": str(jdk.home)}
+    if (opensearch_home / "plugins" / PLUGIN_NAME).exists():  # replace an older build
+        subprocess.run([str(tool), "remove", PLUGIN_NAME], env=env, capture_output=True, text=True, check=False)
+    out = subprocess.run([str(tool), "install", "--batch", f"file://{zip_path}"], env=env, capture_output=True,
+                         text=True, check=False)
+    if out.returncode != 0:
+        raise ServerError(f"{tool} install file://{zip_path} failed (exit {out.returncode}):\n"
+                          f"{(out.stdout + out.stderr).strip()[-2000:]}")
+    install_models(opensearch_home / "config", shipped_models() if model_dirs is None else model_dirs)
+    return zip_path
+
+
+# --- models stored in the cluster (the plugin's REST API) -----------------------------------------------------
+
+MODELS_PATH = "/_plugins/nail/models"
+
+
+def upload_model(client: Any, name: str, model_dir: Path) -> dict[str, Any]:
+    """PUT a model folder's tokenizer.json and query_weights.json to the cluster as `name`: every node's `nail`
+    query can then use `"model": name`. Replaces an earlier upload of that name in one step."""
+    body: dict[str, Any] = {"tokenizer": json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))}
+    if (model_dir / "query_weights.json").is_file():
+        body["query_weights"] = json.loads((model_dir / "query_weights.json").read_text(encoding="utf-8"))
+    return client.transport.perform_request("PUT", f"{MODELS_PATH}/{name}", body=body)
+
+
+def list_models(client: Any) -> list[str]:
+    """Names of the models uploaded to the cluster (not those in nodes' config/nail/models/ folders)."""
+    import warnings
+
+    with warnings.catch_warnings():  # the plugin reads its own system index: the node warns about that access
+        warnings.filterwarnings("ignore", message=".*system indices.*")
+        return client.transport.perform_request("GET", MODELS_PATH)["models"]
+
+
+def delete_model(client: Any, name: str) -> dict[str, Any]:
+    return client.transport.perform_request("DELETE", f"{MODELS_PATH}/{name}")
