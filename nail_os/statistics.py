@@ -104,10 +104,8 @@ class IndexStatistics:
             answer = self.client.termvectors(index=self.index, **body).body
         else:
             answer = self.client.termvectors(index=self.index, body=body)
-        vectors = answer.get("term_vectors", {}).get(name)
-        if not vectors:  # the index has no such field: no statistics
-            self._num_docs = (0, now)
-            return
+        # No such field (an index without statistics) reads as no documents, cached like any answer.
+        vectors = answer.get("term_vectors", {}).get(name) or {}
         self._num_docs = (int(vectors.get("field_statistics", {}).get("doc_count", 0)), now)
         terms = vectors.get("terms", {})
         for t in ids:
