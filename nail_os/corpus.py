@@ -1,4 +1,4 @@
-"""Documents in: BEIR folders, JSONL files and `ir_datasets` ids, read as a stream of records.
+"""Documents in: BEIR folders, JSONL files (plain or .gz) and `ir_datasets` ids, read as a stream of records.
 
 A bad line does not stop the stream: it comes out as a record with `error` set, naming the file and
 line, so ingest can write it to the rejects file and go on. Lines are decoded one at a time, so one
@@ -7,12 +7,13 @@ line in the wrong encoding costs that line only.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 ID_KEYS = ("_id", "id", "doc_id", "docid")
 TEXT_KEYS = ("text", "contents", "body")
@@ -53,7 +54,7 @@ class Record:
 
 
 def read_corpus(spec: str | Path) -> Iterator[Record]:
-    """Records from a BEIR folder (its corpus.jsonl), a JSONL file, or `irds:<id>` / an ir_datasets id."""
+    """Records from a BEIR folder (its corpus.jsonl), a JSONL file (.jsonl.gz too), or an ir_datasets id."""
     path = Path(spec)
     if path.is_dir():
         corpus = path / "corpus.jsonl"
@@ -72,20 +73,25 @@ def count_lines(spec: str | Path) -> int | None:
     path = path / "corpus.jsonl" if path.is_dir() else path
     if not path.is_file():
         return None
-    with path.open("rb") as f:
+    with _open_binary(path) as f:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
 
 
 def read_jsonl(path: Path) -> Iterator[Record]:
     """One record per non-blank line of `path`; bad lines become records with `error` set."""
     source = str(path)
-    with open(path, "rb") as handle:
+    with _open_binary(path) as handle:
         for number, raw in enumerate(handle, start=1):
             if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]  # a UTF-8 byte-order mark is not part of the JSON
             if not raw.strip():
                 continue
             yield parse_line(raw, source, number)
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    """A corpus file for reading bytes; `.gz` files are decompressed on the fly."""
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # type: ignore[return-value]
 
 
 def parse_line(raw: bytes, source: str, line: int) -> Record:

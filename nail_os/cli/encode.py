@@ -30,13 +30,17 @@ def _parse_shard(ctx: click.Context, param: click.Parameter, value: str) -> tupl
               help="Encode shard i of n (by a stable hash of the id): run 0/4 ... 3/4 on four machines.")
 @click.option("--top-k", type=click.IntRange(min=1), default=None,
               help="Tokens kept per document; default: the model's top_k.")
+@click.option("--top-k-per-token", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Length-aware top-k: a document of n tokens keeps at most max(32, n x this) tokens; "
+                   "default: the model's setting.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1...; default: cuda if available.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto",
               show_default=True, help="auto: bf16 on GPU, fp32 on CPU; bf16 is also faster on CPUs with AMX.")
 @click.option("--no-resume", is_flag=True, help="Overwrite OUTPUT instead of skipping the ids already in it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def encode(corpus: str, model: str | None, output: Path, batch_size: int, shard: tuple[int, int],
-           top_k: int | None, device: str | None, precision: str, no_resume: bool, quiet: bool) -> None:
+           top_k: int | None, top_k_per_token: float | None, device: str | None, precision: str, no_resume: bool,
+           quiet: bool) -> None:
     """Encode CORPUS (a BEIR folder, a corpus JSONL file or an ir_datasets id) into features JSONL.
 
     Each line of OUTPUT is {"id": ..., "features": {token: weight}}, the model's top-k tokens of
@@ -57,7 +61,7 @@ def encode(corpus: str, model: str | None, output: Path, batch_size: int, shard:
         report = encode_corpus(
             model or default_model(), corpus, output, batch_size=batch_size, shard=shard,
             resume=not no_resume, device=device, show_progress=not quiet, top_k=top_k,
-            precision=precision,  # type: ignore[arg-type]
+            precision=precision, top_k_per_token=top_k_per_token,  # type: ignore[arg-type]
         )
     except (ModelNotFoundError, ConfigError, CorpusError) as exc:  # CheckpointError is a ModelNotFoundError
         raise click.ClickException(str(exc)) from exc

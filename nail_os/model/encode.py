@@ -327,6 +327,7 @@ def encode_corpus(
     show_progress: bool = True,
     top_k: int | None = None,
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto",
+    top_k_per_token: float | None = None,
 ) -> EncodeReport:
     """Encode a corpus into `{"id": ..., "features": {token: weight}}` JSONL lines, in corpus order.
 
@@ -343,6 +344,7 @@ def encode_corpus(
         show_progress: a tqdm bar on stderr.
         top_k: tokens per document for a model folder; default the model's config.
         precision: for a model folder, see DocumentEncoder.
+        top_k_per_token: for a model folder, the length-aware top-k (see DocumentEncoder); default the model's.
 
     Raises `nail_os.corpus.CorpusError` after encoding every readable line if some could not be read.
 
@@ -358,7 +360,8 @@ def encode_corpus(
     else:
         from nail_os.model import load_model
 
-        encoder = load_model(model_dir, device=device, top_k=top_k, precision=precision)
+        options = {} if top_k_per_token is None else {"top_k_per_token": top_k_per_token}
+        encoder = load_model(model_dir, device=device, top_k=top_k, precision=precision, **options)
     output.parent.mkdir(parents=True, exist_ok=True)
     done = done_ids(output) if resume else set()
     seen: set[str] = set()  # ids met in this run, to skip a corpus's duplicate ids

@@ -4,9 +4,10 @@ One call of `train(config)` runs everything end to end and writes, under the con
 `train.log` (progress), `steps.jsonl` (losses per logged step), `results.json` (dev and test metrics) and
 `loss.png`; the model goes to output_dir (fp16 safetensors, tokenizer.json, query_weights.json).
 
-Model selection: after each stage-2 epoch the model is scored on the dev sets (nfcorpus dev qrels and
-held-out Debian synopses); the epoch with the best `select_on` nDCG@10 is kept. Test qrels are only read
-once, at the end, for the report.
+Model selection: after stage 1 and after each stage-2 epoch the model is scored on the config's dev sets
+(validation qrels such as nfcorpus dev, held-out Debian synopses); the state with the best `select_on`
+nDCG@10 is kept, the stage-1 state ("epoch 0") included. Test qrels are only read once, at the end, for the
+report.
 """
 
 from __future__ import annotations
@@ -454,6 +455,10 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
             log(f"teachers scored in {time.time() - t0:.0f}s")
 
         best = {"score": -1.0, "epoch": 0}
+        if "stage1" in results["dev"]:  # the stage-1 model is a candidate too: out of domain, stage 2 may not help
+            best["score"] = selection_score(results["dev"]["stage1"], cfg.select_on)
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            log(f"selection on {cfg.select_on}: stage 1 nDCG@10 {best['score']:.4f} (epoch 0)")
 
         def after_epoch(epoch: int) -> None:
             nonlocal best_state
