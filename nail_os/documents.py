@@ -15,8 +15,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     orjson = None  # type: ignore[assignment]
 
 from nail_os.corpus import Record
-from nail_os.features import FLOAT32_MAX, FeatureError, token_features
-from nail_os.mapping import DEFAULT_NAIL_FIELD
+from nail_os.features import DEFAULT_NAIL_FIELD, FLOAT32_MAX, FeatureError, token_features
 from nail_os.statistics import tokens_field
 from nail_os.tokens import Tokenizer
 

@@ -31,6 +31,9 @@ FLOAT32_MAX = 3.4028234663852886e38
 _HALF, _KEEP, _LARGEST = 1 << 14, 0xFFFF8000, 0x7F7F8000
 _F32 = struct.Struct(">f")
 _U32 = struct.Struct(">I")
+# The field that holds NAIL weights unless the caller names another (`--nail-field`): shared by the query side
+# (queries.py) and the index side (mapping.py, documents.py), so it lives here, below both.
+DEFAULT_NAIL_FIELD = "nail"
 
 
 class FeatureError(ValueError):

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from nail_os.engines import ENGINES, EngineName, load
-from nail_os.features import to_feature_name
-from nail_os.mapping import DEFAULT_NAIL_FIELD
+from nail_os.features import DEFAULT_NAIL_FIELD, to_feature_name
 from nail_os.registry import SHIPPED
 from nail_os.tokens import QueryToken, Tokenizer
 

@@ -71,7 +71,7 @@ def eval_(ctx: click.Context, source: str, model: str | None, split: str, index:
     Example:
       nail-os eval ../shared/data/scifact --tune-split train --out eval/results/scifact
     """
-    from nail_os.cli.main import client_from
+    from nail_os.cli.options import client_from
     from nail_os.evaluation import EvalOptions, EvaluationError, dataset_name, evaluate
     from nail_os.evaluation_index import EvalIndexError
     from nail_os.report import environment, quality_table, write_results

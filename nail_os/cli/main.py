@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from nail_os.cli.options import client_from  # noqa: F401 - re-exported: commands once imported it from here
 from nail_os.connection import DEFAULT_URL, ClusterConfig
 
 
@@ -131,13 +132,6 @@ def main(ctx: click.Context, url: str, user: str | None, password: str | None, c
     ctx.obj = ClusterConfig(url=url, user=user, password=password, ca_certs=ca_certs, client_cert=client_cert,
                             client_key=client_key, verify_certs=not insecure, timeout=timeout,
                             engine=engine)  # type: ignore[arg-type]
-
-
-def client_from(ctx: click.Context) -> Any:
-    """The client (OpenSearch or Elasticsearch) for the group's connection options."""
-    from nail_os.connection import make_client
-
-    return make_client(ctx.find_object(ClusterConfig))
 
 
 def _register() -> None:

@@ -30,7 +30,7 @@ def search(ctx: click.Context, text: str, index: str, explain: bool, as_json: bo
       nail-os search "vitamin d bone density" --index scifact --mode hybrid --explain
       nail-os search "vitamin d bone density" --index scifact --mode hybrid --server-side
     """
-    from nail_os.cli.main import client_from
+    from nail_os.cli.options import client_from
     from nail_os.search import search as run_search
 
     options = query_options_from(kwargs)
@@ -81,7 +81,7 @@ def query(ctx: click.Context, text: str, index: str | None, dsl: bool, compact: 
     tokenizer = load_tokenizer(kwargs["model"]) if options.mode != "bm25" and not options.server_side else None
     weights = None
     if index and tokenizer is not None and options.query_weights == "index":
-        from nail_os.cli.main import client_from
+        from nail_os.cli.options import client_from
         from nail_os.search import index_query_weights
 
         weights = index_query_weights(client_from(ctx), index, options.nail_field, tokenizer.query_token_ids(text))

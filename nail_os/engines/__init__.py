@@ -19,11 +19,39 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal, Protocol, cast
 
 EngineName = Literal["opensearch", "elasticsearch"]
 ENGINES: tuple[EngineName, ...] = ("opensearch", "elasticsearch")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A checked `nail_os.connection.ClusterConfig`: what either engine's client is built from.
+
+    It lives here, not in connection.py, because the engine modules build clients from it and connection.py
+    imports them: one direction only.
+    """
+
+    host: str
+    port: int
+    https: bool
+    url_prefix: str  # "" or a path such as "/search"
+    user: str | None
+    password: str
+    ca_certs: str | None
+    client_cert: str | None
+    client_key: str | None
+    verify_certs: bool
+    timeout: float
+
+    def certificate_files(self) -> dict[str, str]:
+        """CA bundle and client certificate options, named alike by opensearch-py and elasticsearch-py."""
+        files = {"ca_certs": self.ca_certs, "client_cert": self.client_cert,
+                 "client_key": self.client_key if self.client_cert else None}
+        return {name: path for name, path in files.items() if path}
 
 
 class Engine(Protocol):
@@ -34,7 +62,7 @@ class Engine(Protocol):
     NAIL_FIELD_TYPE: str  # the mapping type of the NAIL field
     NAIL_QUERIES: tuple[str, ...]  # values of QueryOptions.nail_query this engine runs
 
-    def make_client(self, endpoint: Any, **kwargs: Any) -> Any: ...
+    def make_client(self, endpoint: Endpoint, **kwargs: Any) -> Any: ...
     def helpers(self) -> ModuleType: ...
     def errors(self) -> tuple[type[BaseException], ...]: ...
     def is_connection_error(self, exc: BaseException) -> bool: ...

@@ -23,7 +23,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from nail_os.connection import Endpoint
+    from nail_os.engines import Endpoint
 
 log = logging.getLogger(__name__)
 

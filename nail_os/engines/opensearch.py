@@ -7,17 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from opensearchpy import OpenSearch
 from opensearchpy import helpers as _helpers
 from opensearchpy.exceptions import AuthenticationException, TransportError
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 
-from nail_os.engines import EngineName, engine_from_info
-
-if TYPE_CHECKING:
-    from nail_os.connection import Endpoint
+from nail_os.engines import Endpoint, EngineName, engine_from_info
 
 NAME: Literal["opensearch"] = "opensearch"
 PRODUCT = "OpenSearch"
