@@ -13,13 +13,14 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from nail_os.engines import ENGINES, Endpoint, EngineName, load  # Endpoint: re-exported
+from nail_os.errors import NailOSError
 
 DEFAULT_URL = "http://127.0.0.1:9200"
 URL_ENV = "NAIL_OS_URL"
 ENGINE_ENV = "NAIL_OS_ENGINE"
 
 
-class ConnectionConfigError(ValueError):
+class ConnectionConfigError(NailOSError, ValueError):
     """The connection options do not describe a usable cluster endpoint."""
 
 

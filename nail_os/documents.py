@@ -15,6 +15,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     orjson = None  # type: ignore[assignment]
 
 from nail_os.corpus import Record
+from nail_os.errors import NailOSError
 from nail_os.features import DEFAULT_NAIL_FIELD, FLOAT32_MAX, FeatureError, token_features
 from nail_os.statistics import tokens_field
 from nail_os.tokens import Tokenizer
@@ -25,7 +26,7 @@ MAX_ID_BYTES = 512
 EMPTY_TEXT = "empty text: nothing to encode (title and text are empty or whitespace)"
 
 
-class DocumentError(ValueError):
+class DocumentError(NailOSError, ValueError):
     """A record that cannot become a document; the message says why."""
 
 

@@ -29,6 +29,7 @@ from opensearchpy import OpenSearch
 from nail_os.corpus import CorpusError, read_qrels, read_queries
 from nail_os.efficiency import posting_stats, query_token_stats, summarize_latency, time_queries
 from nail_os.engines import engine_of
+from nail_os.errors import NailOSError
 from nail_os.evaluation_metrics import MEASURES, PRIMARY, Qrels, Run, compare, per_query, score_run
 from nail_os.mapping import DEFAULT_NAIL_FIELD
 from nail_os.queries import DEFAULT_MAX_CLAUSES, MODES, Mode, QueryOptions, build_query, select_tokens
@@ -53,7 +54,7 @@ LATENCY_SAMPLES = 500
 MIN_LATENCY_PASSES = 3
 
 
-class EvaluationError(ValueError):
+class EvaluationError(NailOSError, ValueError):
     """Options or inputs that cannot make an evaluation (a split without queries, a mode list without BM25)."""
 
 

@@ -29,6 +29,7 @@ from nail_os.corpus import Record, count_lines, read_corpus, read_jsonl
 from nail_os.documents import EMPTY_TEXT, DocumentError, nail_features
 from nail_os.efficiency import force_merge, size_breakdown, store_size
 from nail_os.encoders import SparseEncoder
+from nail_os.errors import NailOSError
 from nail_os.ingest import IngestOptions, LazyEncoder, ingest, ingest_source
 from nail_os.mapping import DEFAULT_NAIL_FIELD, create_index
 from nail_os.registry import resolve_model_dir
@@ -39,7 +40,7 @@ CACHE_FORMAT = "nail-os-eval-features/1"
 BM25_ONLY_SUFFIX = "-bm25only"
 
 
-class EvalIndexError(RuntimeError):
+class EvalIndexError(NailOSError, RuntimeError):
     """The evaluation index could not be built as asked (documents rejected, counts that do not add up)."""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from nail_os.errors import NailOSError
 from nail_os.tokens import Tokenizer
 
 # Lucene's FeatureField stores a weight as its float32 bits shifted right by 15 (the sign bit is always
@@ -36,7 +37,7 @@ _U32 = struct.Struct(">I")
 DEFAULT_NAIL_FIELD = "nail"
 
 
-class FeatureError(ValueError):
+class FeatureError(NailOSError, ValueError):
     """A feature name or weight that cannot be indexed."""
 
 

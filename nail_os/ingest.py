@@ -34,6 +34,7 @@ from nail_os.corpus import Record
 from nail_os.documents import DocumentError, check_record, document_json, nail_features, to_document
 from nail_os.encoders import SparseEncoder
 from nail_os.engines import engine_of
+from nail_os.errors import NailOSError
 from nail_os.mapping import DEFAULT_NAIL_FIELD, check_nail_field, ensure_tokens_field
 from nail_os.statistics import document_tokens, tokens_field
 from nail_os.tokens import Tokenizer
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 
 
-class IngestError(RuntimeError):
+class IngestError(NailOSError, RuntimeError):
     """The run stopped: retries exhausted, or a rejected document under `strict`. State is saved."""
 
 

@@ -11,6 +11,7 @@ from importlib.resources import files
 from typing import Any
 
 from nail_os.engines import engine_of
+from nail_os.errors import NailOSError
 from nail_os.features import DEFAULT_NAIL_FIELD  # re-exported: callers import it from here too
 from nail_os.statistics import tokens_field
 
@@ -20,7 +21,7 @@ _TOKENS_PLACEHOLDER = "NAIL_TOKENS_FIELD"
 TOKENS_MAPPING = {"type": "keyword", "doc_values": False}
 
 
-class MappingError(RuntimeError):
+class MappingError(NailOSError, RuntimeError):
     """The index exists with a mapping nail-os cannot write into, or a mapping call failed."""
 
 

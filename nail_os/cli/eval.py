@@ -72,21 +72,17 @@ def eval_(ctx: click.Context, source: str, model: str | None, split: str, index:
       nail-os eval ../shared/data/scifact --tune-split train --out eval/results/scifact
     """
     from nail_os.cli.options import client_from
-    from nail_os.evaluation import EvalOptions, EvaluationError, dataset_name, evaluate
-    from nail_os.evaluation_index import EvalIndexError
+    from nail_os.evaluation import EvalOptions, dataset_name, evaluate
     from nail_os.report import environment, quality_table, write_results
 
-    try:
-        options = EvalOptions(model=model, split=split, index=index, modes=modes,  # type: ignore[arg-type]
-                              hybrid_weight=hybrid_weight, sweep_weights=hybrid_weights, tune_split=tune_split,
-                              depth=depth, latency_repeats=latency_repeats, reindex=reindex, device=device,
-                              features=features, nail_field=nail_field, seed=seed,
-                              query_weights=query_weights)
-        client = client_from(ctx)
-        env = environment(client, ["nail-os", *sys.argv[1:]])
-        result = evaluate(client, source, options)
-    except (EvaluationError, EvalIndexError) as exc:  # the group's handler does not know these yet
-        raise click.ClickException(str(exc)) from exc
+    options = EvalOptions(model=model, split=split, index=index, modes=modes,  # type: ignore[arg-type]
+                          hybrid_weight=hybrid_weight, sweep_weights=hybrid_weights, tune_split=tune_split,
+                          depth=depth, latency_repeats=latency_repeats, reindex=reindex, device=device,
+                          features=features, nail_field=nail_field, seed=seed,
+                          query_weights=query_weights)
+    client = client_from(ctx)
+    env = environment(client, ["nail-os", *sys.argv[1:]])
+    result = evaluate(client, source, options)
     out = out or Path("eval") / "results" / dataset_name(source)
     paths = write_results(result, out, env, plots=not no_plots)
     click.echo(quality_table(result.results))

@@ -115,3 +115,31 @@ def engine_from_info(info: Mapping[str, Any]) -> EngineName | None:
     if "build_flavor" in details or info.get("tagline") == "You Know, for Search":
         return "elasticsearch"
     return None
+
+
+# What TLS failures mean for the user, by the text OpenSSL (or a TLS proxy such as nginx) gives; both engines'
+# `describe_error` append them.
+_TLS_HINTS = (
+    ("CERTIFICATE_VERIFY_FAILED", "Give the CA bundle that signed the cluster's certificate with --ca-certs (env "
+                                  "NAIL_OS_CA_CERTS), or --insecure to skip verification (never in production)."),
+    ("WRONG_VERSION_NUMBER", "The endpoint does not speak TLS: use an http:// URL."),
+    ("plain HTTP request was sent to HTTPS port", "The endpoint speaks TLS: use an https:// URL."),
+    ("No required SSL certificate", "The endpoint wants a client certificate: give --client-cert and --client-key."),
+    ("certificate required", "The endpoint wants a client certificate: give --client-cert and --client-key."),
+    ("X509", "Check the files given to --ca-certs, --client-cert and --client-key (PEM, matching key)."),
+    ("PEM lib", "Check the files given to --ca-certs, --client-cert and --client-key (PEM, matching key)."),
+)
+
+
+def tls_hint(detail: str) -> str:
+    """" " + what to do about the TLS failure `detail` describes, or "" if it is not one we know."""
+    return next((f" {hint}" for marker, hint in _TLS_HINTS if marker in detail), "")
+
+
+def one_line(error: object) -> str:
+    """An error body as one line: the <title> of an HTML page (a proxy's answer), else the text itself."""
+    import re
+
+    text = str(error)
+    title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    return title.group(1).strip() if title else text
