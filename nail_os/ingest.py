@@ -4,9 +4,9 @@
   run cannot create duplicates.
 - Records are read, encoded and sent one chunk at a time (bounded memory). After a chunk is
   acknowledged, its position in the input goes to a state file; `resume` skips what is done.
-- One backoff policy covers what the cluster pushes back: 429 on single items (full write queue,
-  flood-stage block), 429/5xx on the whole request, timeouts and dropped connections. The helper's
-  own 429 loop is not used, so that each retry is counted and logged the same way.
+- One backoff policy (the kit's, `nail_os._retry`) covers what the cluster pushes back: 429 on single items
+  (full write queue, flood-stage block), 429/502/503/504 on the whole request, timeouts and dropped
+  connections. The helper's own 429 loop is not used, so that each retry is counted and logged the same way.
 - A document the cluster or our checks refuse goes to the rejects file with file, line, id and
   reason; the run goes on unless `strict`.
 - With `overlap` (the default), one background thread sends chunk i while the main thread reads,
@@ -29,6 +29,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from nail_os._retry import RETRYABLE_STATUS, Backoff, is_transient  # RETRYABLE_STATUS: re-exported
 from nail_os.cache import cache_dir
 from nail_os.corpus import Record
 from nail_os.documents import DocumentError, check_record, document_json, nail_features, to_document
@@ -41,7 +42,6 @@ from nail_os.tokens import Tokenizer
 
 log = logging.getLogger(__name__)
 
-RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 
 
 class IngestError(NailOSError, RuntimeError):
@@ -332,9 +332,10 @@ class Ingester:
         pending = actions
         refused: list[tuple[str, str]] = []
         last_error = ""
+        policy = Backoff(retries=opts.max_retries, initial=opts.initial_backoff, maximum=opts.max_backoff)
         for attempt in range(opts.max_retries + 1):
             if attempt:
-                delay = min(opts.max_backoff, opts.initial_backoff * 2 ** (attempt - 1))
+                delay = policy.delay(attempt)
                 self.report.retries += 1
                 log.warning(
                     "retry %d/%d of %d documents in %.1fs: %s",
@@ -357,7 +358,7 @@ class Ingester:
                     else:
                         refused.append((info["_id"], f"refused by the cluster (HTTP {status}): {reason}"))
             except self.engine.errors() as exc:
-                if not self.engine.is_connection_error(exc) and self.engine.status_code(exc) not in RETRYABLE_STATUS:
+                if not is_transient(self.engine, exc):
                     raise IngestError(f"bulk request to index {opts.index!r} failed: {exc}") from exc
                 retry = pending
                 last_error = f"{type(exc).__name__}: {exc}"[:300]
