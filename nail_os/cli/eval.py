@@ -73,7 +73,7 @@ def eval_(ctx: click.Context, source: str, model: str | None, split: str, index:
     """
     from nail_os.cli.options import client_from
     from nail_os.evaluation import EvalOptions, dataset_name, evaluate
-    from nail_os.report import environment, quality_table, write_results
+    from nail_os.evaluation.report import environment, quality_table, write_results
 
     options = EvalOptions(model=model, split=split, index=index, modes=modes,  # type: ignore[arg-type]
                           hybrid_weight=hybrid_weight, sweep_weights=hybrid_weights, tune_split=tune_split,

@@ -27,9 +27,9 @@ from opensearchpy import OpenSearch
 from nail_os.cache import cache_dir
 from nail_os.corpus import Record, count_lines, read_corpus, read_jsonl
 from nail_os.documents import EMPTY_TEXT, DocumentError, nail_features
-from nail_os.efficiency import force_merge, size_breakdown, store_size
 from nail_os.encoders import SparseEncoder
 from nail_os.errors import NailOSError
+from nail_os.evaluation.efficiency import force_merge, size_breakdown, store_size
 from nail_os.ingest import IngestOptions, LazyEncoder, ingest, ingest_source
 from nail_os.mapping import DEFAULT_NAIL_FIELD, create_index
 from nail_os.registry import resolve_model_dir
