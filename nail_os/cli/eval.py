@@ -44,7 +44,7 @@ def _modes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
 @click.option("--tune-split", default=None, help="Also pick the hybrid weight on this split (e.g. train, dev) and "
               "report it on --split.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Results folder. Default: eval/results/<dataset>.")
+              help="Results folder [default: nail-os-results/<dataset> in the current folder].")
 @click.option("--reindex", is_flag=True, help="Rebuild the index even if a matching one exists.")
 @click.option("--depth", default=1000, show_default=True, help="Hits per query in the quality runs.")
 @click.option("--latency-repeats", type=click.IntRange(min=1), default=None,
@@ -83,7 +83,7 @@ def eval_(ctx: click.Context, source: str, model: str | None, split: str, index:
     client = client_from(ctx)
     env = environment(client, ["nail-os", *sys.argv[1:]])
     result = evaluate(client, source, options)
-    out = out or Path("eval") / "results" / dataset_name(source)
+    out = out or Path("nail-os-results") / dataset_name(source)
     paths = write_results(result, out, env, plots=not no_plots)
     click.echo(quality_table(result.results))
     click.echo(f"results: {paths[0]}", err=True)

@@ -56,7 +56,8 @@ def search(ctx: click.Context, text: str, index: str, explain: bool, as_json: bo
 @click.option("--index", "-i", default=None,
               help="Weigh the tokens by this index's IDF (--query-weights index; reads the cluster). Without it the "
                    "body carries the model's query weights and needs no cluster.")
-@click.option("--dsl", is_flag=True, default=True, help="Print the query body as JSON (the default).")
+# `query` always prints the body; --dsl stays accepted (hidden) so that scripts written with it keep working.
+@click.option("--dsl", is_flag=True, hidden=True, help="Accepted for compatibility: the body is always printed.")
 @click.option("--compact", is_flag=True, help="One line of JSON.")
 @click.pass_context
 def query(ctx: click.Context, text: str, index: str | None, dsl: bool, compact: bool, **kwargs: Any) -> None:
