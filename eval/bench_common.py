@@ -1,8 +1,8 @@
 """What every eval/bench_*.py shares: the node, encoded corpora, index builds, and the results files.
 
 Each benchmark writes `eval/results/bench_<name>.json` (numbers + the machine, versions and command that made
-them), `.md` (the table a reader wants) and `.png`. Timing helpers live in `nail_os.efficiency`; this file only
-glues them to the bench's indices.
+them), `.md` (the table a reader wants) and `.png`. Timing helpers live in `nail_os.evaluation.efficiency`; this file
+only glues them to the bench's indices.
 """
 
 from __future__ import annotations

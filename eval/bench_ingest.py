@@ -25,10 +25,10 @@ from bench_common import client, machine, write_results
 from bench_synthetic import load_profile
 
 from nail_os.corpus import Record
+from nail_os.evaluation.synthetic import generate_records
 from nail_os.ingest import IngestOptions, ingest
 from nail_os.mapping import create_index
 from nail_os.registry import resolve_model_dir
-from nail_os.synthetic import generate_records
 from nail_os.tokens import Tokenizer
 
 INDEX = "bench-ingest"

@@ -38,7 +38,7 @@ from bench_common import (
 )
 
 from nail_os.corpus import read_queries
-from nail_os.efficiency import force_merge, interleaved_schedule, store_size, summarize_latency, time_queries
+from nail_os.evaluation.efficiency import force_merge, interleaved_schedule, store_size, summarize_latency, time_queries
 from nail_os.queries import QueryOptions, build_query
 from nail_os.registry import resolve_model_dir
 from nail_os.tokens import QueryToken, Tokenizer

@@ -2,7 +2,7 @@
 
     nail-os server start --port 9250 && python eval/bench_plugin.py
 
-Four modes, interleaved on the same node and index (`nail_os.efficiency.time_queries`): `nail` (the client
+Four modes, interleaved on the same node and index (`nail_os.evaluation.efficiency.time_queries`): `nail` (the client
 tokenizes and sends one rank_feature clause per token), `nail_server` (one `nail` clause the plugin tokenizes),
 and both inside the BM25 hybrid. Client time includes building the body, so the client-side modes pay for
 tokenization in Python and the server-side ones pay for it in the node. Documents are weighted without an encoder
@@ -18,7 +18,7 @@ from collections import Counter
 from bench_common import DATA, DEFAULT_URL, build_index, client, machine, write_results
 
 from nail_os.corpus import read_corpus, read_queries
-from nail_os.efficiency import force_merge, summarize_latency, time_queries
+from nail_os.evaluation.efficiency import force_merge, summarize_latency, time_queries
 from nail_os.queries import QueryOptions, build_query
 from nail_os.registry import resolve_model_dir
 from nail_os.tokens import Tokenizer

@@ -19,7 +19,7 @@ from typing import Any
 from bench_common import build_index, client, encoded_records, machine, write_results
 
 from nail_os.corpus import Record
-from nail_os.efficiency import force_merge, size_breakdown, store_size
+from nail_os.evaluation.efficiency import force_merge, size_breakdown, store_size
 from nail_os.registry import resolve_model_dir
 from nail_os.tokens import Tokenizer
 
@@ -30,7 +30,7 @@ def records_for(corpus: str, tokenizer: Tokenizer) -> list[Record]:
     if corpus == "synthetic":
         from bench_synthetic import load_profile
 
-        from nail_os.synthetic import generate_records
+        from nail_os.evaluation.synthetic import generate_records
 
         return list(generate_records(load_profile("scifact", tokenizer), tokenizer, SYNTHETIC_DOCS, seed=2,
                                      id_prefix="z"))

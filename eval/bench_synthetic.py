@@ -9,7 +9,7 @@ whose last document is not in it yet (a realtime get by id per block), so a buil
 (Ctrl-C, a lost machine) is finished by running the same command again; resent documents overwrite
 themselves (ids are the document numbers).
 
-The profile (nail_os.synthetic.fit_profile) is cached as CACHE/<corpus>.profile.npz. The build runs
+The profile (nail_os.evaluation.synthetic.fit_profile) is cached as CACHE/<corpus>.profile.npz. The build runs
 `workers` processes, each generating its own slice of blocks and sending it through `nail_os.ingest`
 (pre-encoded records: BM25 text + features), so generation, feature naming and JSON encoding on the client
 use both cores while the node indexes.
@@ -26,11 +26,11 @@ from typing import Any
 
 from bench_common import BUILD_CHUNK, CACHE, client, encoded_records, machine, write_results
 
-from nail_os.efficiency import force_merge, store_size
+from nail_os.evaluation.efficiency import force_merge, store_size
+from nail_os.evaluation.synthetic import BLOCK_DOCS, CorpusProfile, fit_profile, generate_records
 from nail_os.ingest import IngestOptions, IngestReport, ingest
 from nail_os.mapping import create_index
 from nail_os.registry import resolve_model_dir
-from nail_os.synthetic import BLOCK_DOCS, CorpusProfile, fit_profile, generate_records
 from nail_os.tokens import Tokenizer
 
 SEED = 0  # one synthetic corpus for every result: (profile, seed 0)

@@ -3,7 +3,7 @@
 `nail-os encode` keeps each document's top 256 tokens. A document of n tokens under the length-aware rule keeps the
 top max(min_top_k, n × ratio) of them (never more than 256): the same cut `DocumentEncoder(top_k_per_token=...)`
 makes. Each variant is scored in process (exact sparse dot products, IDF over the collection itself as an index of
-it gives, ir-measures nDCG@10; hybrid = per-query min-max fusion with in-process BM25, w=0.5), next to its stored
+it gives, ir-measures nDCG@10; fused = per-query min-max fusion with in-process BM25, w=0.5), next to its stored
 postings per document. Writes JSON + markdown + PNG to eval/results/length_topk.*.
 
     python eval/bench_topk.py runs/enc/zs-pool --model runs/zs-pool cacm cranfield medline
@@ -75,7 +75,7 @@ def main() -> None:
             nail = to_run(qids, ds.doc_ids, i, v)
             label = "top-256" if ratio is None else f"n×{ratio:g} (≥{MIN_TOP_K})"
             table[name][f"NAIL {label}"] = {**measure(qrels, nail), "postings": len(vals) / len(ds.doc_ids)}
-            table[name][f"hybrid {label}"] = {**measure(qrels, fuse(bm25, nail, 0.5)),
+            table[name][f"fused {label}"] = {**measure(qrels, fuse(bm25, nail, 0.5)),
                                               "postings": len(vals) / len(ds.doc_ids)}
         print(name, json.dumps({k: round(v["nDCG@10"], 4) for k, v in table[name].items()}))
     systems = list(next(iter(table.values())))
@@ -102,7 +102,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for kind in ("NAIL", "hybrid"):
+    for kind in ("NAIL", "fused"):
         pts = [(mean[s]["postings"], mean[s]["nDCG@10"]) for s in systems if s.startswith(kind)]
         ax.plot(*zip(*sorted(pts), strict=True), marker="o", label=kind)
     ax.axhline(mean["bm25"]["nDCG@10"], color="grey", linestyle="--", label="BM25")

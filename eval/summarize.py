@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from nail_os.report import render_markdown, write_summary
+from nail_os.evaluation.report import render_markdown, write_summary
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
     if args.seconds is not None:
         import os
 
-        from nail_os.report import cpu_model
+        from nail_os.evaluation.report import cpu_model
 
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         run_info = {"command": args.command, "seconds": args.seconds, "machine": f"{cpu_model()}, {cores} cores",

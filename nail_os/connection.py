@@ -12,14 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from nail_os.engines import ENGINES, EngineName, load
+from nail_os.engines import ENGINES, Endpoint, EngineName, load  # Endpoint: re-exported
+from nail_os.errors import NailOSError
 
 DEFAULT_URL = "http://127.0.0.1:9200"
 URL_ENV = "NAIL_OS_URL"
 ENGINE_ENV = "NAIL_OS_ENGINE"
 
 
-class ConnectionConfigError(ValueError):
+class ConnectionConfigError(NailOSError, ValueError):
     """The connection options do not describe a usable cluster endpoint."""
 
 
@@ -68,29 +69,6 @@ class ClusterConfig:
         if parts.port:
             host = f"{host}:{parts.port}"
         return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A checked `ClusterConfig`: what either engine's client is built from (see `nail_os.engines`)."""
-
-    host: str
-    port: int
-    https: bool
-    url_prefix: str  # "" or a path such as "/search"
-    user: str | None
-    password: str
-    ca_certs: str | None
-    client_cert: str | None
-    client_key: str | None
-    verify_certs: bool
-    timeout: float
-
-    def certificate_files(self) -> dict[str, str]:
-        """CA bundle and client certificate options, named alike by opensearch-py and elasticsearch-py."""
-        files = {"ca_certs": self.ca_certs, "client_cert": self.client_cert,
-                 "client_key": self.client_key if self.client_cert else None}
-        return {name: path for name, path in files.items() if path}
 
 
 def endpoint(config: ClusterConfig) -> Endpoint:

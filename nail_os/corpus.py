@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from nail_os.errors import NailOSError
+
 ID_KEYS = ("_id", "id", "doc_id", "docid")
 TEXT_KEYS = ("text", "contents", "body")
 IRDS_PREFIX = "irds:"
@@ -23,7 +25,7 @@ IRDS_PREFIX = "irds:"
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
-class CorpusError(ValueError):
+class CorpusError(NailOSError, ValueError):
     """A corpus that cannot be read at all (missing, not a corpus, unknown ir_datasets id)."""
 
 

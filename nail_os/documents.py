@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-try:  # optional: 5-10x faster JSON for the bulk bodies (`pip install orjson`); json otherwise
-    import orjson
-except ImportError:  # pragma: no cover - depends on the environment
-    orjson = None  # type: ignore[assignment]
+import orjson  # a core dependency (pyproject.toml): 5-10x faster JSON for the bulk bodies
 
 from nail_os.corpus import Record
-from nail_os.features import FLOAT32_MAX, FeatureError, token_features
-from nail_os.mapping import DEFAULT_NAIL_FIELD
+from nail_os.errors import NailOSError
+from nail_os.features import DEFAULT_NAIL_FIELD, FLOAT32_MAX, FeatureError, token_features
 from nail_os.statistics import tokens_field
 from nail_os.tokens import Tokenizer
 
@@ -26,7 +23,7 @@ MAX_ID_BYTES = 512
 EMPTY_TEXT = "empty text: nothing to encode (title and text are empty or whitespace)"
 
 
-class DocumentError(ValueError):
+class DocumentError(NailOSError, ValueError):
     """A record that cannot become a document; the message says why."""
 
 
@@ -71,14 +68,14 @@ def to_document(
 def document_json(doc: dict[str, Any]) -> str | dict[str, Any]:
     """`doc` as the JSON text a bulk request carries, or `doc` itself for the client to serialize.
 
-    With orjson installed, a document of id, title, text and features (strings and finite floats: what
+    With orjson, a document of id, title, text and features (strings and finite floats: what
     `to_document` builds) is serialized here, on the thread that prepares it, in about a tenth of the
     time of `json`; both bulk helpers pass a `str` body through untouched. Anything else (metadata, whose
     values are arbitrary JSON: NaN, big integers...; a string orjson refuses, such as a lone surrogate)
     is left to the client's own serializer, so the bytes sent only differ in float spelling (`1e-05` vs
     `1e-5`), never in value.
     """
-    if orjson is None or "metadata" in doc:
+    if "metadata" in doc:
         return doc
     try:
         return orjson.dumps(doc).decode()

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from nail_os.errors import MissingExtraError  # re-exported: its home before errors.py
 from nail_os.tokens import Tokenizer
 
 
@@ -25,10 +26,6 @@ class SparseEncoder(Protocol):
     ) -> list[dict[str, float]]:
         """One `{token: weight}` per text, weights finite and > 0, at most the model's top-k tokens."""
         ...
-
-
-class MissingExtraError(ImportError):
-    """An optional dependency group is not installed."""
 
 
 def load_encoder(path: str | Path, *, device: str | None = None) -> SparseEncoder:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from nail_os.errors import NailOSError
 from nail_os.tokens import Tokenizer
 
 # Lucene's FeatureField stores a weight as its float32 bits shifted right by 15 (the sign bit is always
@@ -31,9 +32,12 @@ FLOAT32_MAX = 3.4028234663852886e38
 _HALF, _KEEP, _LARGEST = 1 << 14, 0xFFFF8000, 0x7F7F8000
 _F32 = struct.Struct(">f")
 _U32 = struct.Struct(">I")
+# The field that holds NAIL weights unless the caller names another (`--nail-field`): shared by the query side
+# (queries.py) and the index side (mapping.py, documents.py), so it lives here, below both.
+DEFAULT_NAIL_FIELD = "nail"
 
 
-class FeatureError(ValueError):
+class FeatureError(NailOSError, ValueError):
     """A feature name or weight that cannot be indexed."""
 
 

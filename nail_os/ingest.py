@@ -4,14 +4,21 @@
   run cannot create duplicates.
 - Records are read, encoded and sent one chunk at a time (bounded memory). After a chunk is
   acknowledged, its position in the input goes to a state file; `resume` skips what is done.
-- One backoff policy covers what the cluster pushes back: 429 on single items (full write queue,
-  flood-stage block), 429/5xx on the whole request, timeouts and dropped connections. The helper's
-  own 429 loop is not used, so that each retry is counted and logged the same way.
+- One backoff policy (the kit's, `nail_os._retry`) covers what the cluster pushes back: 429 on single items
+  (full write queue, flood-stage block), 429/502/503/504 on the whole request, timeouts and dropped
+  connections. The helper's own 429 loop is not used, so that each retry is counted and logged the same way.
 - A document the cluster or our checks refuse goes to the rejects file with file, line, id and
   reason; the run goes on unless `strict`.
 - With `overlap` (the default), one background thread sends chunk i while the main thread reads,
   checks and encodes chunk i+1 (a queue of one chunk). The single sender acknowledges chunks in input
   order, so the state file still marks a prefix of the input and a resume stays exact.
+- `streaming_ingest` yields one `IngestResult` per document (as opensearch-py's `streaming_bulk` yields one
+  result per action): its id, whether it is indexed, the reason if not, and the NAIL features sent, so a
+  caller (the evaluation) never re-reads the input or rebuilds features. `ingest` consumes it and returns
+  the run's `IngestReport`.
+
+Over 400 lines because the run's parts share its state (the rejects file, the report, the sender thread) and
+read best together; `_Rejects` and `_Sender` are the pieces that stand alone.
 """
 
 from __future__ import annotations
@@ -23,27 +30,29 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from nail_os._retry import RETRYABLE_STATUS, Backoff, is_transient  # RETRYABLE_STATUS: re-exported
 from nail_os.cache import cache_dir
 from nail_os.corpus import Record
 from nail_os.documents import DocumentError, check_record, document_json, nail_features, to_document
 from nail_os.encoders import SparseEncoder
 from nail_os.engines import engine_of
+from nail_os.errors import NailOSError
 from nail_os.mapping import DEFAULT_NAIL_FIELD, check_nail_field, ensure_tokens_field
 from nail_os.statistics import document_tokens, tokens_field
 from nail_os.tokens import Tokenizer
 
 log = logging.getLogger(__name__)
 
-RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 
 
-class IngestError(RuntimeError):
+class IngestError(NailOSError, RuntimeError):
     """The run stopped: retries exhausted, or a rejected document under `strict`. State is saved."""
 
 
@@ -69,6 +78,21 @@ class IngestOptions:
     refresh: bool = True
     # Send chunk i on a background thread while chunk i+1 is prepared (checked, encoded, turned into actions).
     overlap: bool = True
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What became of one document: indexed (`ok`), or refused with the reason (by our checks or the cluster).
+
+    `features` are the NAIL features sent for it ({feature name: weight}, after validation and pruning), None
+    for a refused or BM25-only document. `where` names the input file and line.
+    """
+
+    doc_id: str | None
+    ok: bool
+    error: str | None = None
+    features: dict[str, float] | None = None
+    where: str = ""
 
 
 @dataclass
@@ -134,7 +158,8 @@ class _Rejects:
 
 
 class Ingester:
-    """One ingest run. Use `ingest()`; this class only keeps the run's state together."""
+    """One ingest run. Use `ingest()` or `streaming_ingest()`; this class keeps the run's state together, and its
+    `report` is complete once `stream()` is exhausted."""
 
     def __init__(
         self,
@@ -151,8 +176,22 @@ class Ingester:
         self.report = IngestReport(rejects_path=options.rejects_path)
         self.seen_ids: set[bytes] = set()
         self._report_lock = threading.Lock()  # rejects are counted on both threads
+        # Per-document results, appended on both threads (deque appends are atomic) and yielded by `stream`.
+        self._results: deque[IngestResult] = deque()
 
     def run(self, records: Iterable[Record], *, total: int | None = None, show_progress: bool = True) -> IngestReport:
+        """Ingest `records`; the run's report."""
+        for _ in self.stream(records, total=total, show_progress=show_progress):
+            pass
+        return self.report
+
+    def _drain(self) -> Iterator[IngestResult]:
+        while self._results:
+            yield self._results.popleft()
+
+    def stream(self, records: Iterable[Record], *, total: int | None = None, show_progress: bool = True
+               ) -> Iterator[IngestResult]:
+        """Ingest `records`, yielding each document's result once its chunk is acknowledged (or it is refused)."""
         opts = self.options
         check_nail_field(self.client, opts.index, opts.nail_field)
         if self.tokenizer is not None and ensure_tokens_field(self.client, opts.index, opts.nail_field):
@@ -189,8 +228,10 @@ class Ingester:
                     deliver(prepared, position, len(chunk))
                 else:
                     sender.put(prepared, position, len(chunk))
+                yield from self._drain()
             if sender is not None:
                 sender.finish()
+            yield from self._drain()
         except BaseException as exc:
             if sender is not None:
                 # The chunks already handed over are still sent (an Exception here is the main thread's own, say
@@ -220,20 +261,25 @@ class Ingester:
         tokens = self._tokens(good)
         actions: dict[str, dict[str, Any]] = {}
         by_id: dict[str, Record] = {}
+        features: dict[str, dict[str, float] | None] = {}
         for record, w, t in zip(good, weights, tokens, strict=True):
             try:
-                action = self._action(record, w, t)
+                action, features[record.doc_id] = self._action(record, w, t)  # type: ignore[index]
             except DocumentError as exc:
                 self._reject(record, str(exc), rejects)
                 continue
             actions[record.doc_id] = action  # type: ignore[index]
             by_id[record.doc_id] = record  # type: ignore[index]
-        return _Prepared(list(actions.values()), by_id)
+        return _Prepared(list(actions.values()), by_id, features)
 
     def _deliver(self, prepared: _Prepared, rejects: _Rejects) -> None:
-        refused = self._send(prepared.actions)
-        for doc_id, reason in refused:
-            self._reject(prepared.by_id[doc_id], reason, rejects)
+        refused = dict(self._send(prepared.actions))
+        for doc_id, record in prepared.by_id.items():
+            if doc_id in refused:
+                self._reject(record, refused[doc_id], rejects)
+            else:
+                self._results.append(IngestResult(doc_id, True, features=prepared.features[doc_id],
+                                                  where=record.where))
         with self._report_lock:
             self.report.indexed += len(prepared.actions) - len(refused)
 
@@ -300,19 +346,22 @@ class Ingester:
                     max_length,
                 )
 
-    def _action(self, record: Record, weights: dict[str, float] | None, tokens: list[str] | None) -> dict[str, Any]:
+    def _action(self, record: Record, weights: dict[str, float] | None, tokens: list[str] | None
+                ) -> tuple[dict[str, Any], dict[str, float] | None]:
+        """The bulk action for `record`, and the NAIL features it carries (None: BM25 fields only)."""
         opts = self.options
         if opts.update:
             features = nail_features(weights or {}, self.tokenizer, top_k=opts.top_k, max_ratio=opts.max_ratio)
             doc: dict[str, Any] = {opts.nail_field: features}
             if tokens:
                 doc[tokens_field(opts.nail_field)] = tokens
-            return {"_op_type": "update", "_index": opts.index, "_id": record.doc_id, "doc": doc}
+            return {"_op_type": "update", "_index": opts.index, "_id": record.doc_id, "doc": doc}, features
         doc = to_document(
             record, weights, self.tokenizer, nail_field=opts.nail_field, top_k=opts.top_k, max_ratio=opts.max_ratio,
             tokens=tokens,
         )
-        return {"_op_type": "index", "_index": opts.index, "_id": record.doc_id, "_source": document_json(doc)}
+        action = {"_op_type": "index", "_index": opts.index, "_id": record.doc_id, "_source": document_json(doc)}
+        return action, doc.get(opts.nail_field)
 
     def _reject(self, record: Record, reason: str, rejects: _Rejects) -> None:
         kind = reason.split(":")[0][:60]
@@ -321,6 +370,7 @@ class Ingester:
             self.report.reasons[kind] = self.report.reasons.get(kind, 0) + 1
         log.warning("%s rejected: %s", record.where, reason)
         rejects.write(record, reason)
+        self._results.append(IngestResult(record.doc_id, False, error=reason, where=record.where))
         if self.options.strict:
             rejects.flush()
             raise IngestError(f"{record.where} {reason} (--strict stops at the first rejected document)")
@@ -331,9 +381,10 @@ class Ingester:
         pending = actions
         refused: list[tuple[str, str]] = []
         last_error = ""
+        policy = Backoff(retries=opts.max_retries, initial=opts.initial_backoff, maximum=opts.max_backoff)
         for attempt in range(opts.max_retries + 1):
             if attempt:
-                delay = min(opts.max_backoff, opts.initial_backoff * 2 ** (attempt - 1))
+                delay = policy.delay(attempt)
                 self.report.retries += 1
                 log.warning(
                     "retry %d/%d of %d documents in %.1fs: %s",
@@ -356,7 +407,7 @@ class Ingester:
                     else:
                         refused.append((info["_id"], f"refused by the cluster (HTTP {status}): {reason}"))
             except self.engine.errors() as exc:
-                if not self.engine.is_connection_error(exc) and self.engine.status_code(exc) not in RETRYABLE_STATUS:
+                if not is_transient(self.engine, exc):
                     raise IngestError(f"bulk request to index {opts.index!r} failed: {exc}") from exc
                 retry = pending
                 last_error = f"{type(exc).__name__}: {exc}"[:300]
@@ -402,10 +453,11 @@ class Ingester:
 
 @dataclass
 class _Prepared:
-    """One chunk ready to send: its bulk actions and the records they came from, by id."""
+    """One chunk ready to send: its bulk actions, and the records they came from and the features they carry, by id."""
 
     actions: list[dict[str, Any]]
     by_id: dict[str, Record]
+    features: dict[str, dict[str, float] | None]
 
 
 class _Sender:
@@ -483,11 +535,33 @@ def ingest(
     """Ingest `records` into `options.index` (which must exist with the NAIL field).
 
     Raw-text records are encoded with `encoder`; pre-encoded records (`features`) need only the
-    tokenizer; with neither, documents get BM25 fields only. Returns the run's report.
+    tokenizer; with neither, documents get BM25 fields only. Returns the run's report; `streaming_ingest`
+    hands back each document's result instead.
     """
     return Ingester(client, options, encoder=encoder, tokenizer=tokenizer).run(
         records, total=total, show_progress=show_progress
     )
+
+
+def streaming_ingest(
+    client: Any,
+    records: Iterable[Record],
+    options: IngestOptions,
+    *,
+    encoder: SparseEncoder | None = None,
+    tokenizer: Tokenizer | None = None,
+    total: int | None = None,
+    show_progress: bool = True,
+) -> Generator[IngestResult, None, IngestReport]:
+    """`ingest()`, yielding one `IngestResult` per document (in input order within a chunk, refusals by our checks
+    first) as each chunk is acknowledged. The run's `IngestReport` is the generator's return value (what
+    `yield from` gives); to keep both at hand, use `Ingester(...).stream(...)` and read `.report` afterwards.
+
+    >>> indexed = {r.doc_id: r.features for r in streaming_ingest(client, records, options) if r.ok}  # doctest: +SKIP
+    """
+    ingester = Ingester(client, options, encoder=encoder, tokenizer=tokenizer)
+    yield from ingester.stream(records, total=total, show_progress=show_progress)
+    return ingester.report
 
 
 class LazyEncoder:

@@ -11,16 +11,17 @@ from importlib.resources import files
 from typing import Any
 
 from nail_os.engines import engine_of
+from nail_os.errors import NailOSError
+from nail_os.features import DEFAULT_NAIL_FIELD  # re-exported: callers import it from here too
 from nail_os.statistics import tokens_field
 
-DEFAULT_NAIL_FIELD = "nail"
 _PLACEHOLDER = "NAIL_FIELD"
 _TOKENS_PLACEHOLDER = "NAIL_TOKENS_FIELD"
 # Each document's distinct token ids: postings only (a query reads document frequencies, never values).
 TOKENS_MAPPING = {"type": "keyword", "doc_values": False}
 
 
-class MappingError(RuntimeError):
+class MappingError(NailOSError, RuntimeError):
     """The index exists with a mapping nail-os cannot write into, or a mapping call failed."""
 
 

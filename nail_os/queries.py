@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from nail_os.engines import ENGINES, EngineName, load
-from nail_os.features import to_feature_name
-from nail_os.mapping import DEFAULT_NAIL_FIELD
+from nail_os.errors import NailOSError
+from nail_os.features import DEFAULT_NAIL_FIELD, to_feature_name
 from nail_os.registry import SHIPPED
 from nail_os.tokens import QueryToken, Tokenizer
 
@@ -34,7 +34,7 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _WORD = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+", re.UNICODE)
 
 
-class QueryError(ValueError):
+class QueryError(NailOSError, ValueError):
     """A query that cannot be turned into a body under the options given."""
 
 

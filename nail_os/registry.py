@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 from nail_os.cache import cache_dir
+from nail_os.errors import NailOSError
 
 CHECKPOINTS = Path(__file__).parent / "checkpoints"
 SHIPPED = "nail-minilm"
@@ -37,7 +38,7 @@ SPLIT_ZIPS = {
 }
 
 
-class ModelNotFoundError(FileNotFoundError):
+class ModelNotFoundError(NailOSError, FileNotFoundError):
     """A model name or folder that does not lead to a model folder."""
 
 

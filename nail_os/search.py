@@ -7,12 +7,12 @@ A search changes nothing, so `send` resends one that meets what a cluster says w
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from nail_os._retry import READ_RETRYABLE_STATUS, Backoff, is_transient
 from nail_os.engines import engine_of
 from nail_os.queries import QueryOptions, build_query
 from nail_os.statistics import index_statistics
@@ -20,11 +20,9 @@ from nail_os.tokens import Tokenizer
 
 log = logging.getLogger(__name__)
 
-# No answer at all (a node died mid-request) is retried too. 429: a full search queue or a tripped circuit
-# breaker. 500: a search phase that failed on every shard copy it tried, which is how the loss of a node in
-# the middle of a search reaches the coordinating node (its copies fail until the cluster state drops them).
-# 502/503/504: a proxy, or no copy of a shard ready yet.
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+# What is retried, and how long to wait, is the kit's one retry policy (`nail_os._retry`); a search is read-only,
+# so it also retries a 500 (a node lost mid-search).
+RETRYABLE_STATUS = READ_RETRYABLE_STATUS
 SEARCH_RETRIES = 5
 SEARCH_BACKOFF = 0.2  # seconds before the first retry; doubled for each next one, up to SEARCH_MAX_BACKOFF
 SEARCH_MAX_BACKOFF = 5.0
@@ -94,17 +92,17 @@ def send(client: Any, index: str, body: dict[str, Any], params: Mapping[str, str
     one, are raised; an answer still missing shards after the last retry is returned (as the engine's own
     `allow_partial_search_results` would) with a warning that names the failed shards."""
     engine = engine_of(client)
+    policy = Backoff(retries=retries, initial=backoff, maximum=SEARCH_MAX_BACKOFF)
     why = ""
     for attempt in range(retries + 1):
         if attempt:
-            # Jitter: clients that failed together (a node's loss, a full queue) should not all come back at once.
-            delay = min(SEARCH_MAX_BACKOFF, backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+            delay = policy.delay(attempt)
             log.warning("search of index %r: retry %d/%d in %.2fs: %s", index, attempt, retries, delay, why)
             time.sleep(delay)
         try:
             response = engine.search(client, index, body, params)
         except engine.errors() as exc:
-            transient = engine.is_connection_error(exc) or engine.status_code(exc) in RETRYABLE_STATUS
+            transient = is_transient(engine, exc, read_only=True)
             # Refused at the first try: nothing listens there (a wrong URL, a stopped node), so say so at once.
             # A node that dies under a search resets or times out instead, or is refused only on a resend.
             if not transient or attempt == retries or (attempt == 0 and refused(exc)):

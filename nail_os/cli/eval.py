@@ -44,7 +44,7 @@ def _modes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
 @click.option("--tune-split", default=None, help="Also pick the hybrid weight on this split (e.g. train, dev) and "
               "report it on --split.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Results folder. Default: eval/results/<dataset>.")
+              help="Results folder [default: nail-os-results/<dataset> in the current folder].")
 @click.option("--reindex", is_flag=True, help="Rebuild the index even if a matching one exists.")
 @click.option("--depth", default=1000, show_default=True, help="Hits per query in the quality runs.")
 @click.option("--latency-repeats", type=click.IntRange(min=1), default=None,
@@ -71,23 +71,19 @@ def eval_(ctx: click.Context, source: str, model: str | None, split: str, index:
     Example:
       nail-os eval ../shared/data/scifact --tune-split train --out eval/results/scifact
     """
-    from nail_os.cli.main import client_from
-    from nail_os.evaluation import EvalOptions, EvaluationError, dataset_name, evaluate
-    from nail_os.evaluation_index import EvalIndexError
-    from nail_os.report import environment, quality_table, write_results
+    from nail_os.cli.options import client_from
+    from nail_os.evaluation import EvalOptions, dataset_name, evaluate
+    from nail_os.evaluation.report import environment, quality_table, write_results
 
-    try:
-        options = EvalOptions(model=model, split=split, index=index, modes=modes,  # type: ignore[arg-type]
-                              hybrid_weight=hybrid_weight, sweep_weights=hybrid_weights, tune_split=tune_split,
-                              depth=depth, latency_repeats=latency_repeats, reindex=reindex, device=device,
-                              features=features, nail_field=nail_field, seed=seed,
-                              query_weights=query_weights)
-        client = client_from(ctx)
-        env = environment(client, ["nail-os", *sys.argv[1:]])
-        result = evaluate(client, source, options)
-    except (EvaluationError, EvalIndexError) as exc:  # the group's handler does not know these yet
-        raise click.ClickException(str(exc)) from exc
-    out = out or Path("eval") / "results" / dataset_name(source)
+    options = EvalOptions(model=model, split=split, index=index, modes=modes,  # type: ignore[arg-type]
+                          hybrid_weight=hybrid_weight, sweep_weights=hybrid_weights, tune_split=tune_split,
+                          depth=depth, latency_repeats=latency_repeats, reindex=reindex, device=device,
+                          features=features, nail_field=nail_field, seed=seed,
+                          query_weights=query_weights)
+    client = client_from(ctx)
+    env = environment(client, ["nail-os", *sys.argv[1:]])
+    result = evaluate(client, source, options)
+    out = out or Path("nail-os-results") / dataset_name(source)
     paths = write_results(result, out, env, plots=not no_plots)
     click.echo(quality_table(result.results))
     click.echo(f"results: {paths[0]}", err=True)

@@ -36,7 +36,7 @@ def create(ctx: click.Context, name: str, shards: int, replicas: int, keep_featu
     Example:
       nail-os index create scifact --shards 2 --replicas 1
     """
-    from nail_os.cli.main import client_from
+    from nail_os.cli.options import client_from
     from nail_os.mapping import create_index
 
     client = client_from(ctx)
@@ -60,7 +60,7 @@ def add_nail_field_cmd(ctx: click.Context, name: str, nail_field: str) -> None:
     Example:
       nail-os index add-nail-field products && nail-os ingest products.jsonl -i products --update
     """
-    from nail_os.cli.main import client_from
+    from nail_os.cli.options import client_from
     from nail_os.mapping import add_nail_field
 
     added = add_nail_field(client_from(ctx), name, nail_field)
@@ -77,7 +77,7 @@ def info(ctx: click.Context, name: str) -> None:
     Example:
       nail-os index info scifact
     """
-    from nail_os.cli.main import client_from
+    from nail_os.cli.options import client_from
 
     client = client_from(ctx)
     stats = client.indices.stats(index=name, metric="docs,store")["_all"]["primaries"]
@@ -97,7 +97,7 @@ def delete(ctx: click.Context, name: str) -> None:
     Example:
       nail-os index delete scifact --yes
     """
-    from nail_os.cli.main import client_from
+    from nail_os.cli.options import client_from
 
     client_from(ctx).indices.delete(index=name)
     click.echo(f"deleted: {name}")

@@ -50,7 +50,7 @@ def ingest(ctx: click.Context, source: str, index: str, model: str | None, nail_
     Example:
       nail-os ingest ../shared/data/scifact --index scifact
     """
-    from nail_os.cli.main import client_from
+    from nail_os.cli.options import client_from
     from nail_os.ingest import IngestOptions, ingest_source
 
     options = IngestOptions(

@@ -1,7 +1,8 @@
 """The `nail-os` click group: connection options declared once, one small module per command.
 
 Commands import their heavy modules when they run, so `nail-os --help` needs no torch and no node.
-Our own exceptions become click errors in one place (`NailGroup.invoke`): exit 1 with the message.
+Our own exceptions (`NailOSError`) and the cluster client's become click errors in one place (`NailGroup.invoke`):
+exit 1 with the message.
 """
 
 from __future__ import annotations
@@ -12,87 +13,47 @@ from typing import Any
 
 import click
 
+from nail_os.cli.options import client_from  # noqa: F401 - re-exported: commands once imported it from here
 from nail_os.connection import DEFAULT_URL, ClusterConfig
+from nail_os.engines import Engine, load
+from nail_os.errors import NailOSError
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    from nail_os.connection import ConnectionConfigError
-    from nail_os.corpus import CorpusError
-    from nail_os.encoders import MissingExtraError
-    from nail_os.ingest import IngestError
-    from nail_os.mapping import MappingError
-    from nail_os.queries import QueryError
-    from nail_os.registry import ModelNotFoundError
-    from nail_os.server.errors import ServerError
+class NailGroup(click.Group):
+    """The group that turns errors into messages: one `except` for the kit's own errors (`NailOSError`, whose
+    message is written for the user), one for the cluster client's, which its engine module describes."""
 
-    return (ConnectionConfigError, CorpusError, MissingExtraError, IngestError, MappingError, QueryError,
-            ModelNotFoundError, ServerError, *_client_errors())
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NailOSError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except _client_errors() as exc:
+            raise click.ClickException(_describe(exc, ctx)) from exc
+
+
+def _engines() -> list[Engine]:
+    """The engines whose client library is installed: opensearch-py always, elasticsearch-py when present."""
+    engines = [load("opensearch")]
+    with contextlib.suppress(ImportError):  # no elasticsearch-py (MissingExtraError): no Elasticsearch client either
+        load("elasticsearch").errors()
+        engines.append(load("elasticsearch"))
+    return engines
 
 
 def _client_errors() -> tuple[type[BaseException], ...]:
     """What a failed request raises in opensearch-py and, when it is installed, elasticsearch-py."""
-    from nail_os.engines import load
-
-    errors = load("opensearch").errors()
-    with contextlib.suppress(ImportError):  # no elasticsearch-py: no Elasticsearch client either
-        errors += load("elasticsearch").errors()
-    return errors
-
-
-class NailGroup(click.Group):
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except _known_errors() as exc:
-            raise click.ClickException(_describe(exc, ctx)) from exc
+    return tuple(error for engine in _engines() for error in engine.errors())
 
 
 def _describe(exc: BaseException, ctx: click.Context) -> str:
-    from opensearchpy.exceptions import AuthenticationException, ConnectionError, SSLError, TransportError
-
+    """The engine's own description of a failed request (`Engine.describe_error`), naming the cluster."""
     config: ClusterConfig | None = ctx.obj if isinstance(ctx.obj, ClusterConfig) else None
     where = config.describe() if config else "the cluster"
-    if isinstance(exc, SSLError):
-        detail = str(exc.info if hasattr(exc, "info") else exc)
-        return f"TLS with OpenSearch at {where} failed: {detail}.{_tls_hint(detail)}"
-    if isinstance(exc, ConnectionError):
-        hint = " Is it running? Start the local node with: nail-os server start" if "127.0.0.1" in where else ""
-        if where.startswith("http:") and "Connection aborted" in str(exc):
-            hint += " If it serves https, use an https:// URL."
-        return f"cannot reach OpenSearch at {where}: {exc.info if hasattr(exc, 'info') else exc}.{hint}"
-    if isinstance(exc, AuthenticationException):
-        return f"OpenSearch at {where} refused the credentials (HTTP 401): check --user/--password"
-    if isinstance(exc, TransportError):
-        detail = _plain(exc.error) + (f" {exc.info}" if exc.info else "")
-        hint = _tls_hint(detail)
-        return f"OpenSearch at {where} answered HTTP {exc.status_code}: {detail}{'.' + hint if hint else ''}"[:2000]
+    for engine in _engines():
+        if isinstance(exc, engine.errors()) and (message := engine.describe_error(exc, where)):
+            return message
     return str(exc)
-
-
-# What TLS failures mean for the user, by the text OpenSSL (or a TLS proxy such as nginx) gives.
-_TLS_HINTS = (
-    ("CERTIFICATE_VERIFY_FAILED", "Give the CA bundle that signed the cluster's certificate with --ca-certs (env "
-                                  "NAIL_OS_CA_CERTS), or --insecure to skip verification (never in production)."),
-    ("WRONG_VERSION_NUMBER", "The endpoint does not speak TLS: use an http:// URL."),
-    ("plain HTTP request was sent to HTTPS port", "The endpoint speaks TLS: use an https:// URL."),
-    ("No required SSL certificate", "The endpoint wants a client certificate: give --client-cert and --client-key."),
-    ("certificate required", "The endpoint wants a client certificate: give --client-cert and --client-key."),
-    ("X509", "Check the files given to --ca-certs, --client-cert and --client-key (PEM, matching key)."),
-    ("PEM lib", "Check the files given to --ca-certs, --client-cert and --client-key (PEM, matching key)."),
-)
-
-
-def _tls_hint(detail: str) -> str:
-    return next((f" {hint}" for marker, hint in _TLS_HINTS if marker in detail), "")
-
-
-def _plain(error: object) -> str:
-    """An error body as one line: the <title> of an HTML page (a proxy's answer), else the text itself."""
-    import re
-
-    text = str(error)
-    title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
-    return title.group(1).strip() if title else text
 
 
 @click.group(cls=NailGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -131,13 +92,6 @@ def main(ctx: click.Context, url: str, user: str | None, password: str | None, c
     ctx.obj = ClusterConfig(url=url, user=user, password=password, ca_certs=ca_certs, client_cert=client_cert,
                             client_key=client_key, verify_certs=not insecure, timeout=timeout,
                             engine=engine)  # type: ignore[arg-type]
-
-
-def client_from(ctx: click.Context) -> Any:
-    """The client (OpenSearch or Elasticsearch) for the group's connection options."""
-    from nail_os.connection import make_client
-
-    return make_client(ctx.find_object(ClusterConfig))
 
 
 def _register() -> None:

@@ -1,4 +1,7 @@
-"""Options shared by several commands, declared once."""
+"""Options shared by several commands, declared once, and the client the group's connection options describe.
+
+Commands import from here, never from `cli/main.py` (which imports every command).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,16 @@ from typing import Any
 
 import click
 
-from nail_os.mapping import DEFAULT_NAIL_FIELD
+from nail_os.connection import ClusterConfig
+from nail_os.features import DEFAULT_NAIL_FIELD
 from nail_os.queries import DEFAULT_MAX_CLAUSES, MODES
+
+
+def client_from(ctx: click.Context) -> Any:
+    """The client (OpenSearch or Elasticsearch) for the group's connection options."""
+    from nail_os.connection import make_client
+
+    return make_client(ctx.find_object(ClusterConfig))
 
 
 def index_option(f: Callable[..., Any]) -> Callable[..., Any]:

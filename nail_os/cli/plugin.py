@@ -83,7 +83,7 @@ def status(ctx: click.Context, cluster: bool) -> None:
 
     info = plugin_status()
     if cluster:
-        from nail_os.cli.main import client_from
+        from nail_os.cli.options import client_from
 
         client = client_from(ctx)
         rows = client.cat.plugins(format="json")
@@ -116,7 +116,7 @@ def upload(ctx: click.Context, name: str, model_path: str | None) -> None:
     Example:
       nail-os model upload my-model --model ./checkpoints/my-model
     """
-    from nail_os.cli.main import client_from
+    from nail_os.cli.options import client_from
     from nail_os.registry import resolve_model_dir
     from nail_os.server.plugin import upload_model
 
@@ -132,7 +132,7 @@ def list_(ctx: click.Context) -> None:
     Example:
       nail-os model list
     """
-    from nail_os.cli.main import client_from
+    from nail_os.cli.options import client_from
     from nail_os.server.plugin import list_models
 
     for name in list_models(client_from(ctx)):
@@ -149,7 +149,7 @@ def delete(ctx: click.Context, name: str) -> None:
     Example:
       nail-os model delete my-model
     """
-    from nail_os.cli.main import client_from
+    from nail_os.cli.options import client_from
     from nail_os.server.plugin import delete_model
 
     click.echo(json.dumps(delete_model(client_from(ctx), name)))

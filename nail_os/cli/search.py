@@ -30,7 +30,7 @@ def search(ctx: click.Context, text: str, index: str, explain: bool, as_json: bo
       nail-os search "vitamin d bone density" --index scifact --mode hybrid --explain
       nail-os search "vitamin d bone density" --index scifact --mode hybrid --server-side
     """
-    from nail_os.cli.main import client_from
+    from nail_os.cli.options import client_from
     from nail_os.search import search as run_search
 
     options = query_options_from(kwargs)
@@ -56,7 +56,8 @@ def search(ctx: click.Context, text: str, index: str, explain: bool, as_json: bo
 @click.option("--index", "-i", default=None,
               help="Weigh the tokens by this index's IDF (--query-weights index; reads the cluster). Without it the "
                    "body carries the model's query weights and needs no cluster.")
-@click.option("--dsl", is_flag=True, default=True, help="Print the query body as JSON (the default).")
+# `query` always prints the body; --dsl stays accepted (hidden) so that scripts written with it keep working.
+@click.option("--dsl", is_flag=True, hidden=True, help="Accepted for compatibility: the body is always printed.")
 @click.option("--compact", is_flag=True, help="One line of JSON.")
 @click.pass_context
 def query(ctx: click.Context, text: str, index: str | None, dsl: bool, compact: bool, **kwargs: Any) -> None:
@@ -81,7 +82,7 @@ def query(ctx: click.Context, text: str, index: str | None, dsl: bool, compact: 
     tokenizer = load_tokenizer(kwargs["model"]) if options.mode != "bm25" and not options.server_side else None
     weights = None
     if index and tokenizer is not None and options.query_weights == "index":
-        from nail_os.cli.main import client_from
+        from nail_os.cli.options import client_from
         from nail_os.search import index_query_weights
 
         weights = index_query_weights(client_from(ctx), index, options.nail_field, tokenizer.query_token_ids(text))

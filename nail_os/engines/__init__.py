@@ -19,11 +19,39 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal, Protocol, cast
 
 EngineName = Literal["opensearch", "elasticsearch"]
 ENGINES: tuple[EngineName, ...] = ("opensearch", "elasticsearch")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A checked `nail_os.connection.ClusterConfig`: what either engine's client is built from.
+
+    It lives here, not in connection.py, because the engine modules build clients from it and connection.py
+    imports them: one direction only.
+    """
+
+    host: str
+    port: int
+    https: bool
+    url_prefix: str  # "" or a path such as "/search"
+    user: str | None
+    password: str
+    ca_certs: str | None
+    client_cert: str | None
+    client_key: str | None
+    verify_certs: bool
+    timeout: float
+
+    def certificate_files(self) -> dict[str, str]:
+        """CA bundle and client certificate options, named alike by opensearch-py and elasticsearch-py."""
+        files = {"ca_certs": self.ca_certs, "client_cert": self.client_cert,
+                 "client_key": self.client_key if self.client_cert else None}
+        return {name: path for name, path in files.items() if path}
 
 
 class Engine(Protocol):
@@ -34,7 +62,7 @@ class Engine(Protocol):
     NAIL_FIELD_TYPE: str  # the mapping type of the NAIL field
     NAIL_QUERIES: tuple[str, ...]  # values of QueryOptions.nail_query this engine runs
 
-    def make_client(self, endpoint: Any, **kwargs: Any) -> Any: ...
+    def make_client(self, endpoint: Endpoint, **kwargs: Any) -> Any: ...
     def helpers(self) -> ModuleType: ...
     def errors(self) -> tuple[type[BaseException], ...]: ...
     def is_connection_error(self, exc: BaseException) -> bool: ...
@@ -87,3 +115,31 @@ def engine_from_info(info: Mapping[str, Any]) -> EngineName | None:
     if "build_flavor" in details or info.get("tagline") == "You Know, for Search":
         return "elasticsearch"
     return None
+
+
+# What TLS failures mean for the user, by the text OpenSSL (or a TLS proxy such as nginx) gives; both engines'
+# `describe_error` append them.
+_TLS_HINTS = (
+    ("CERTIFICATE_VERIFY_FAILED", "Give the CA bundle that signed the cluster's certificate with --ca-certs (env "
+                                  "NAIL_OS_CA_CERTS), or --insecure to skip verification (never in production)."),
+    ("WRONG_VERSION_NUMBER", "The endpoint does not speak TLS: use an http:// URL."),
+    ("plain HTTP request was sent to HTTPS port", "The endpoint speaks TLS: use an https:// URL."),
+    ("No required SSL certificate", "The endpoint wants a client certificate: give --client-cert and --client-key."),
+    ("certificate required", "The endpoint wants a client certificate: give --client-cert and --client-key."),
+    ("X509", "Check the files given to --ca-certs, --client-cert and --client-key (PEM, matching key)."),
+    ("PEM lib", "Check the files given to --ca-certs, --client-cert and --client-key (PEM, matching key)."),
+)
+
+
+def tls_hint(detail: str) -> str:
+    """" " + what to do about the TLS failure `detail` describes, or "" if it is not one we know."""
+    return next((f" {hint}" for marker, hint in _TLS_HINTS if marker in detail), "")
+
+
+def one_line(error: object) -> str:
+    """An error body as one line: the <title> of an HTML page (a proxy's answer), else the text itself."""
+    import re
+
+    text = str(error)
+    title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    return title.group(1).strip() if title else text

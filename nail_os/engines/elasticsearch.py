@@ -22,8 +22,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
+from nail_os.engines import one_line, tls_hint
+
 if TYPE_CHECKING:
-    from nail_os.connection import Endpoint
+    from nail_os.engines import Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ CLIENT_MAJOR = 8
 
 def _es() -> ModuleType:
     """The `elasticsearch` package, or MissingExtraError with the install command."""
-    from nail_os.encoders import MissingExtraError
+    from nail_os.errors import MissingExtraError
 
     try:
         import elasticsearch
@@ -185,11 +187,11 @@ def describe_error(exc: BaseException, where: str) -> str | None:
     if isinstance(exc, es.ConnectionError | es.ConnectionTimeout):
         hint = (" Is it running? Start the local node with: nail-os server start --engine elasticsearch"
                 if "127.0.0.1" in where else "")
-        return f"cannot reach Elasticsearch at {where}: {exc}.{hint}"
+        return f"cannot reach Elasticsearch at {where}: {exc}.{hint}{tls_hint(str(exc))}"
     if isinstance(exc, es.AuthenticationException):
         return f"Elasticsearch at {where} refused the credentials (HTTP 401): check --user/--password"
     if isinstance(exc, es.ApiError):
-        return f"Elasticsearch at {where} answered HTTP {exc.status_code}: {exc.error} {exc.info}"[:2000]
+        return f"Elasticsearch at {where} answered HTTP {exc.status_code}: {exc.error} {one_line(exc.info)}"[:2000]
     if isinstance(exc, es.TransportError):
         return f"Elasticsearch at {where}: {exc}"[:2000]
     return None

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from opensearchpy import OpenSearch
 from opensearchpy import helpers as _helpers
 from opensearchpy.exceptions import AuthenticationException, TransportError
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
+from opensearchpy.exceptions import SSLError as OSSSLError
 
-from nail_os.engines import EngineName, engine_from_info
-
-if TYPE_CHECKING:
-    from nail_os.connection import Endpoint
+from nail_os.engines import Endpoint, EngineName, engine_from_info, one_line, tls_hint
 
 NAME: Literal["opensearch"] = "opensearch"
 PRODUCT = "OpenSearch"
@@ -129,11 +127,18 @@ def adapt_index_body(client: OpenSearch, body: dict[str, Any]) -> dict[str, Any]
 
 def describe_error(exc: BaseException, where: str) -> str | None:
     """One line for the CLI about a failed request to the cluster at `where`; None if not a client error."""
+    if isinstance(exc, OSSSLError):
+        detail = str(exc.info if hasattr(exc, "info") else exc)
+        return f"TLS with OpenSearch at {where} failed: {detail}.{tls_hint(detail)}"
     if isinstance(exc, OSConnectionError):
         hint = " Is it running? Start the local node with: nail-os server start" if "127.0.0.1" in where else ""
+        if where.startswith("http:") and "Connection aborted" in str(exc):
+            hint += " If it serves https, use an https:// URL."
         return f"cannot reach OpenSearch at {where}: {exc.info if hasattr(exc, 'info') else exc}.{hint}"
     if isinstance(exc, AuthenticationException):
         return f"OpenSearch at {where} refused the credentials (HTTP 401): check --user/--password"
     if isinstance(exc, TransportError):
-        return f"OpenSearch at {where} answered HTTP {exc.status_code}: {exc.error} {exc.info}"[:2000]
+        detail = one_line(exc.error) + (f" {exc.info}" if exc.info else "")
+        hint = tls_hint(detail)
+        return f"OpenSearch at {where} answered HTTP {exc.status_code}: {detail}{'.' + hint if hint else ''}"[:2000]
     return None

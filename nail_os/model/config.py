@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from nail_os.errors import NailOSError
+
 # Written into config.json so that a folder of ours is told apart from a Hugging Face checkpoint folder.
 FORMAT = "nail-os/1"
 
@@ -35,7 +37,7 @@ BERT_KEYS = (
 DECODER_FIELDS = ("num_positions", "decoder_layers", "decoder_heads", "decoder_ffn", "dropout", "decoder_init")
 
 
-class ConfigError(ValueError):
+class ConfigError(NailOSError, ValueError):
     """A model config is inconsistent or names an unknown value."""
 
 

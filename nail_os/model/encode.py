@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from nail_os.corpus import CorpusError, Record, count_lines, read_corpus
 from nail_os.model._corpus import done_ids, in_shard, parse_shard
+from nail_os.model.batching import batch_tensors  # re-exported: train/ and eval/ import it from here
 from nail_os.model.nail import NailModel, document_tokenizer
 from nail_os.tokens import Tokenizer
 
@@ -45,24 +46,6 @@ _PRECISIONS: dict[str, torch.dtype | None] = {
     "bf16": torch.bfloat16,
     "fp16": torch.float16,
 }
-
-
-def batch_tensors(
-    ids: Sequence[Sequence[int]], device: torch.device | str, pad_id: int = 0, multiple: int = 1
-) -> dict[str, torch.Tensor]:
-    """Right-pad token id lists to the longest, rounded up to `multiple`: `input_ids`, `attention_mask` of shape
-    (B, L) on `device`."""
-    width = -(-max(len(x) for x in ids) // multiple) * multiple
-    input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(ids), width), dtype=np.int64)
-    for row, x in enumerate(ids):
-        input_ids[row, : len(x)] = x
-        mask[row, : len(x)] = 1
-    pin = torch.device(device).type == "cuda"  # pinned host memory: the copy does not wait on queued work
-    return {
-        name: (t.pin_memory() if pin else t).to(device, non_blocking=True)  # (B, L)
-        for name, t in (("input_ids", torch.from_numpy(input_ids)), ("attention_mask", torch.from_numpy(mask)))
-    }
 
 
 def default_device() -> torch.device:

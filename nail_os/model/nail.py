@@ -32,6 +32,7 @@ from nail_os.model._checkpoints import (
     read_json,
     resolve_checkpoint,
 )
+from nail_os.model.batching import batch_tensors
 from nail_os.model.config import ConfigError, NailConfig, bert_config_dict
 from nail_os.tokens import QUERY_WEIGHTS_FILE, TOKENIZER_FILE, Tokenizer
 
@@ -171,8 +172,6 @@ class NailModel(nn.Module):
     # ------------------------------------------------------------------ helpers
     def tokenize(self, texts: list[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
         """Right-padded `input_ids` and `attention_mask` (B, L) for `texts`, truncated to `max_length`."""
-        from nail_os.model.encode import batch_tensors
-
         if self.tokenizer_json is None:
             raise CheckpointError("this NailModel was built without a tokenizer.json")
         tok = document_tokenizer(self.tokenizer_json, max_length or self.config.max_length)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from nail_os.errors import NailOSError
 
-class ServerError(RuntimeError):
+
+class ServerError(NailOSError, RuntimeError):
     """The local node could not be assembled, started, stopped or inspected; the message says what to do."""

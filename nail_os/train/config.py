@@ -7,11 +7,13 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from nail_os.errors import NailOSError
+
 ALL_CORPORA = ["scifact", "nfcorpus", "cranfield", "cacm", "medline", "debian-descriptions"]
 TEST_SETS = ["scifact/test", "nfcorpus/test", "cranfield/test", "cacm/test", "medline/test"]
 
 
-class TrainConfigError(ValueError):
+class TrainConfigError(NailOSError, ValueError):
     """A training config file is malformed; the message names every bad key."""
 
 

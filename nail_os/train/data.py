@@ -26,12 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nail_os.errors import NailOSError
+
 if TYPE_CHECKING:
     import torch
     from tokenizers import Tokenizer as HFTokenizer
 
 
-class DataError(ValueError):
+class DataError(NailOSError, ValueError):
     """A dataset folder or file is missing or malformed."""
 
 

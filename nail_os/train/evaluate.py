@@ -1,10 +1,11 @@
-"""In-process evaluation for model selection: exact sparse dot products (scipy), BM25, hybrid, ir_measures.
+"""In-process evaluation for model selection: exact sparse dot products (scipy), BM25, fused, ir_measures.
 
 Documents are encoded by the model and truncated to its top-k tokens (as indexing does); queries are token
 bags × query weights (as `nail_os.tokens` builds them). Scores are exact: one sparse matrix product, no
-pruning. Metrics come from ir_measures (nDCG@10, R@100). The hybrid is a weighted sum of per-query
+pruning. Metrics come from ir_measures (nDCG@10, R@100). The *fused* run is a weighted sum of per-query
 min-max-normalised BM25 and NAIL scores over the union of both top-100 lists (a document missing from one
 list gets 0 from it), the same fusion as OpenSearch's min_max normalization processor with arithmetic_mean.
+It is called fused, not hybrid: `nail_os.evaluation`'s *hybrid* is the engine's raw weighted sum of the two scores.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from nail_os.train.bm25 import BM25Index, top_k_rows
 from nail_os.train.data import BeirDataset, query_bags, query_tokenizer
 
 MEASURES = ("nDCG@10", "R@100")
-DEPTH = 100  # run depth: R@100 needs 100, and hybrid fusion reads both top-100 lists
+DEPTH = 100  # run depth: R@100 needs 100, and the fusion reads both top-100 lists
 
-Run = dict[str, dict[str, float]]
+# query id -> {doc id: score}, the form ir_measures reads. Not `nail_os.evaluation.metrics.Run` (ranked lists).
+ScoredRun = dict[str, dict[str, float]]
 
 
 @torch.no_grad()
@@ -73,8 +75,8 @@ def encode_queries(
 
 def to_run(
     query_ids: Sequence[str], doc_ids: Sequence[str], idx: np.ndarray, val: np.ndarray, exclude_self: bool = False
-) -> Run:
-    run: Run = {}
+) -> ScoredRun:
+    run: ScoredRun = {}
     for row, qid in enumerate(query_ids):
         hits = {}
         for d, s in zip(idx[row], val[row], strict=True):
@@ -85,7 +87,7 @@ def to_run(
     return run
 
 
-def fuse(bm25: Run, nail: Run, bm25_weight: float) -> Run:
+def fuse(bm25: ScoredRun, nail: ScoredRun, bm25_weight: float) -> ScoredRun:
     """Weighted sum of per-query min-max-normalised scores; absent from a list means 0 from it."""
 
     def norm(hits: dict[str, float]) -> dict[str, float]:
@@ -95,14 +97,14 @@ def fuse(bm25: Run, nail: Run, bm25_weight: float) -> Run:
         span = hi - lo if hi > lo else 1.0
         return {d: (s - lo) / span for d, s in hits.items()}
 
-    fused: Run = {}
+    fused: ScoredRun = {}
     for qid in set(bm25) | set(nail):
         b, n = norm(bm25.get(qid, {})), norm(nail.get(qid, {}))
         fused[qid] = {d: bm25_weight * b.get(d, 0.0) + (1 - bm25_weight) * n.get(d, 0.0) for d in set(b) | set(n)}
     return fused
 
 
-def measure(qrels: dict[str, dict[str, int]], run: Run) -> dict[str, float]:
+def measure(qrels: dict[str, dict[str, int]], run: ScoredRun) -> dict[str, float]:
     import ir_measures
 
     measures = [ir_measures.parse_measure(m) for m in MEASURES]
@@ -121,11 +123,13 @@ def evaluate_dataset(
     query_weights: np.ndarray,
     device: torch.device,
     hybrid_weights: Sequence[float] = (0.5,),
-    bm25_cache: dict[tuple[str, str], Run] | None = None,
+    bm25_cache: dict[tuple[str, str], ScoredRun] | None = None,
     query_ids: Sequence[str] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, dict[str, float]]:
-    """BM25, NAIL and hybrid(w) metrics on one split: {"bm25": {...}, "nail": {...}, "hybrid@0.5": {...}}.
+    """BM25, NAIL and fused(w) metrics on one split: {"bm25": {...}, "nail": {...}, "fused@0.5": {...}}.
+
+    `hybrid_weights` (the name `TrainConfig` and its JSON files use) are the BM25 weights of the fused runs.
 
     Also reports the mean number of stored tokens per document under "nail" as "doc_tokens".
     """
@@ -149,5 +153,5 @@ def evaluate_dataset(
     out = {"bm25": measure(qrels, bm25_run), "nail": measure(qrels, nail_run)}
     out["nail"]["doc_tokens"] = float(docs.getnnz() / max(docs.shape[0], 1))
     for w in hybrid_weights:
-        out[f"hybrid@{w:g}"] = measure(qrels, fuse(bm25_run, nail_run, w))
+        out[f"fused@{w:g}"] = measure(qrels, fuse(bm25_run, nail_run, w))
     return out

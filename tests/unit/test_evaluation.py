@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from nail_os.efficiency import interleaved_schedule, latency_ratios, percentiles, ratio, size_breakdown
 from nail_os.evaluation import EvalOptions, EvaluationError, best_row, dataset_name, load_dataset
-from nail_os.evaluation_exact import FeatureMatrix, same_up_to_precision, stored_weights
-from nail_os.evaluation_metrics import (
+from nail_os.evaluation.efficiency import interleaved_schedule, latency_ratios, percentiles, ratio, size_breakdown
+from nail_os.evaluation.exact import FeatureMatrix, same_up_to_precision, stored_weights
+from nail_os.evaluation.metrics import (
     RunFileError,
     compare,
     paired_randomization,

@@ -5,8 +5,15 @@ from __future__ import annotations
 import json
 
 from nail_os.evaluation import EvalResult
-from nail_os.evaluation_metrics import read_run
-from nail_os.report import mean_table, quality_table, render_markdown, summary_table, write_results, write_summary
+from nail_os.evaluation.metrics import read_run
+from nail_os.evaluation.report import (
+    mean_table,
+    quality_table,
+    render_markdown,
+    summary_table,
+    write_results,
+    write_summary,
+)
 
 
 def scores(ndcg: float) -> dict[str, float]:

@@ -110,3 +110,29 @@ def test_a_strict_reject_on_the_main_thread_still_sends_what_was_handed_over(eng
         Ingester(FakeClient(), options).run(bad, show_progress=False)
     assert json.loads(state.read_text())["position"] == 30
     assert [ids[0] for ids in fake.requests] == ["d0", "d10", "d20"]
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_streaming_ingest_yields_each_document_with_the_features_sent(engine, monkeypatch, overlap):
+    from nail_os.features import to_feature_name
+    from nail_os.ingest import streaming_ingest
+    from nail_os.registry import resolve_model_dir
+    from nail_os.tokens import Tokenizer
+
+    engine(refuse=frozenset({"d3"}))
+    monkeypatch.setattr(ingest_module, "ensure_tokens_field", lambda *a, **k: False)
+    tokenizer = Tokenizer.from_model_dir(resolve_model_dir("splade-tiny"))
+    coffee = to_feature_name(tokenizer.hf.token_to_id("coffee"))
+    docs = records(6)
+    for record in docs:
+        record.features = {"coffee": 1.5}
+    docs[4].features = {"coffee": float("nan")}  # refused by our checks, before any request
+    options = IngestOptions(index="x", chunk_size=4, overlap=overlap, state_path=None, rejects_path=None)
+    results = list(streaming_ingest(FakeClient(), docs, options, tokenizer=tokenizer, show_progress=False))
+
+    assert sorted(r.doc_id for r in results) == [f"d{i}" for i in range(6)]
+    by_id = {r.doc_id: r for r in results}
+    assert sorted(d for d, r in by_id.items() if not r.ok) == ["d3", "d4"]
+    assert "refused by the cluster (HTTP 400)" in by_id["d3"].error and "nan" in by_id["d4"].error
+    assert by_id["d0"].features == {coffee: 1.5} and by_id["d0"].where.startswith("t:1")
+    assert by_id["d3"].features is None

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from nail_os.corpus import Record
+from nail_os.evaluation.synthetic import BLOCK_DOCS, CorpusProfile, ProfileError, fit_profile, generate_records
 from nail_os.registry import resolve_model_dir
-from nail_os.synthetic import BLOCK_DOCS, CorpusProfile, ProfileError, fit_profile, generate_records
 from nail_os.tokens import Tokenizer
 
 

@@ -14,13 +14,14 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from nail_os.evaluation_metrics import ALPHA, DISPLAY_NAMES, MEASURES, PERMUTATIONS, significance_mark, write_run
+from nail_os.evaluation.metrics import ALPHA, DISPLAY_NAMES, MEASURES, PERMUTATIONS, significance_mark, write_run
 
 MB = 1024 * 1024
 TABLE_MEASURES: tuple[str, ...] = MEASURES
@@ -45,7 +46,10 @@ def cpu_model() -> str:
 
 
 def _git(*args: str) -> str | None:
-    root = Path(__file__).resolve().parent.parent
+    """`git args` in the checkout nail_os runs from; None when it is installed (no checkout) or git is missing."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists() or shutil.which("git") is None:
+        return None
     try:
         out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
@@ -214,7 +218,7 @@ def write_results(result: Any, out: str | Path, env: Mapping[str, Any] | None = 
         written.append(path)
     results["runs"] = runs
     if plots:
-        from nail_os.report_plots import plot_quality, plot_quality_latency, plot_sweep
+        from nail_os.evaluation.plots import plot_quality, plot_quality_latency, plot_sweep
 
         for name, fn in (("quality.png", plot_quality), ("quality_latency.png", plot_quality_latency),
                          ("hybrid_sweep.png", plot_sweep)):
@@ -386,7 +390,7 @@ def write_summary(results_dir: str | Path, *, run_info: Mapping[str, Any] | None
     if info:
         parts += ["## Run", f"`{info.get('command', 'eval/run_all')}` took {info.get('seconds', 0) / 60:.1f} min "
                   f"on {info.get('machine', env.get('machine', {}).get('cpu'))} at {info.get('timestamp', '')}."]
-    from nail_os.report_plots import plot_summary
+    from nail_os.evaluation.plots import plot_summary
 
     if plot_summary(all_results, results_dir / "summary.png"):
         parts.append("![nDCG@10 per dataset and mode](summary.png)")

@@ -15,6 +15,8 @@ from typing import IO
 
 import numpy as np
 
+from nail_os.errors import NailOSError
+
 Run = dict[str, list[tuple[str, float]]]
 Qrels = dict[str, dict[str, int]]
 
@@ -29,7 +31,7 @@ PERMUTATIONS = 10_000
 ALPHA = 0.05
 
 
-class RunFileError(ValueError):
+class RunFileError(NailOSError, ValueError):
     """A TREC run file line that does not have the six columns `qid Q0 docid rank score tag`."""
 
 

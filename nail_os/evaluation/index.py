@@ -1,10 +1,11 @@
 """The evaluation's indices, built through the ingest code: the full one (BM25 fields + NAIL features) and a
 BM25-only twin for the size comparison.
 
-The full index is ingested once with `ingest()` and an encoder wrapper that keeps a copy of every weight
-vector it hands to ingest, so the exactness check scores exactly what was indexed. Those features are
-cached beside ingest's own state (`~/.cache/nail-os/eval/`); a later run reuses the index when its model,
-source and document count still match the cache, and `reindex=True` forces a rebuild.
+The full index is ingested once through the ingest code, whose per-document results (`Ingester.stream`) carry
+the features each indexed document was sent with, so the exactness check scores exactly what was indexed
+(the corpus is read once, and no feature is rebuilt). Those features are cached beside ingest's own state
+(`~/.cache/nail-os/eval/`); a later run reuses the index when its model, source and document count still match
+the cache, and `reindex=True` forces a rebuild.
 
 With `features=` (a `nail-os encode` JSONL, e.g. made on a GPU machine) the corpus is not encoded here: each
 document takes its features from that file by id, so the evaluation runs where no encoder could keep up.
@@ -17,7 +18,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,10 @@ from opensearchpy import OpenSearch
 
 from nail_os.cache import cache_dir
 from nail_os.corpus import Record, count_lines, read_corpus, read_jsonl
-from nail_os.documents import EMPTY_TEXT, DocumentError, nail_features
-from nail_os.efficiency import force_merge, size_breakdown, store_size
-from nail_os.encoders import SparseEncoder
-from nail_os.ingest import IngestOptions, LazyEncoder, ingest, ingest_source
+from nail_os.documents import EMPTY_TEXT
+from nail_os.errors import NailOSError
+from nail_os.evaluation.efficiency import force_merge, size_breakdown, store_size
+from nail_os.ingest import Ingester, IngestOptions, LazyEncoder, ingest_source
 from nail_os.mapping import DEFAULT_NAIL_FIELD, create_index
 from nail_os.registry import resolve_model_dir
 from nail_os.tokens import Tokenizer
@@ -39,7 +40,7 @@ CACHE_FORMAT = "nail-os-eval-features/1"
 BM25_ONLY_SUFFIX = "-bm25only"
 
 
-class EvalIndexError(RuntimeError):
+class EvalIndexError(NailOSError, RuntimeError):
     """The evaluation index could not be built as asked (documents rejected, counts that do not add up)."""
 
 
@@ -51,21 +52,6 @@ class PreparedIndex:
     features: dict[str, dict[str, float]]  # doc_id → {feature name: weight}, as sent to the engine
     reused: bool
     ingest: dict[str, Any] = field(default_factory=dict)
-
-
-class CapturingEncoder:
-    """A SparseEncoder that passes texts to `inner` and keeps each text's weights for later."""
-
-    def __init__(self, inner: SparseEncoder | LazyEncoder, tokenizer: Tokenizer) -> None:
-        self.inner, self.tokenizer = inner, tokenizer
-        self.by_text: dict[str, dict[str, float]] = {}
-
-    def encode_documents(self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False
-                         ) -> list[dict[str, float]]:
-        out = self.inner.encode_documents(list(texts), batch_size=batch_size, show_progress=show_progress)
-        for text, weights in zip(texts, out, strict=True):
-            self.by_text[text] = weights
-        return out
 
 
 def model_fingerprint(model_dir: Path) -> str:
@@ -204,17 +190,14 @@ def prepare_index(
     tokenizer = Tokenizer.from_model_dir(model_dir)
     client.indices.delete(index=index, ignore_unavailable=True)
     create_index(client, index, nail_field=nail_field, meta=identity)
-    encoder = CapturingEncoder(LazyEncoder(model, tokenizer, device), tokenizer)
-    table = load_encoded(features) if features is not None else {}
-
-    def corpus() -> Iterator[Record]:  # read twice: once to ingest, once to rebuild what was ingested
-        return read_corpus(source) if features is None else _with_features(source, table, features)
-
+    corpus = read_corpus(source) if features is None else _with_features(source, load_encoded(features), features)
     rejects = cache_dir("eval") / f"{index}.rejects.jsonl"
     options = IngestOptions(index=index, nail_field=nail_field, resume=False, rejects_path=rejects, state_path=None)
-    report = ingest(client, corpus(), options, encoder=encoder, tokenizer=tokenizer, total=records,
-                    show_progress=show_progress)
-    ingested = _ingested_features(corpus(), encoder, tokenizer)
+    ingester = Ingester(client, options, encoder=LazyEncoder(model, tokenizer, device), tokenizer=tokenizer)
+    ingested = {result.doc_id: result.features for result in ingester.stream(corpus, total=records,
+                                                                             show_progress=show_progress)
+                if result.ok and result.features is not None}
+    report = ingester.report
     count = _doc_count(client, index)
     if count != len(ingested):
         raise EvalIndexError(
@@ -226,23 +209,6 @@ def prepare_index(
                "docs_per_second": report.docs_per_second, "reasons": report.reasons,
                "rejects": str(rejects) if report.rejected else None}
     return PreparedIndex(index, ingested, reused=False, ingest=summary)
-
-
-def _ingested_features(records: Iterator[Record], encoder: CapturingEncoder, tokenizer: Tokenizer
-                       ) -> dict[str, dict[str, float]]:
-    """Each indexed document's features, rebuilt exactly as `documents.to_document` built them."""
-    features: dict[str, dict[str, float]] = {}
-    for record in records:
-        if record.error or record.doc_id is None or record.doc_id in features:
-            continue  # rejected by ingest, or a duplicate id (ingest keeps the first)
-        weights = record.features if record.features is not None else encoder.by_text.get(record.full_text)
-        if weights is None:
-            continue
-        try:
-            features[record.doc_id] = nail_features(weights, tokenizer)
-        except DocumentError:
-            continue  # ingest rejected it too
-    return features
 
 
 def measure_sizes(client: OpenSearch, source: str, index: str, *, model: str, nail_field: str = DEFAULT_NAIL_FIELD,

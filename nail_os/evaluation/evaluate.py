@@ -4,7 +4,7 @@
 text fields + NAIL `rank_features`), runs every judged query of the split in each mode, sweeps the hybrid's
 NAIL weight, scores every run with ir-measures, tests NAIL and hybrid against BM25 per query, times the
 modes against each other on the same node, measures the index with and without the NAIL field, and checks
-the engine's NAIL top-10 against exhaustive in-process scoring. `nail_os.report` writes the results.
+the engine's NAIL top-10 against exhaustive in-process scoring. `nail_os.evaluation.report` writes the results.
 
     >>> from nail_os import make_client
     >>> result = evaluate(make_client(), "../shared/data/medline", EvalOptions())  # doctest: +SKIP
@@ -27,9 +27,10 @@ from typing import Any, Literal
 from opensearchpy import OpenSearch
 
 from nail_os.corpus import CorpusError, read_qrels, read_queries
-from nail_os.efficiency import posting_stats, query_token_stats, summarize_latency, time_queries
 from nail_os.engines import engine_of
-from nail_os.evaluation_metrics import MEASURES, PRIMARY, Qrels, Run, compare, per_query, score_run
+from nail_os.errors import NailOSError
+from nail_os.evaluation.efficiency import posting_stats, query_token_stats, summarize_latency, time_queries
+from nail_os.evaluation.metrics import MEASURES, PRIMARY, Qrels, Run, compare, per_query, score_run
 from nail_os.mapping import DEFAULT_NAIL_FIELD
 from nail_os.queries import DEFAULT_MAX_CLAUSES, MODES, Mode, QueryOptions, build_query, select_tokens
 from nail_os.search import parse_hits, send
@@ -53,7 +54,7 @@ LATENCY_SAMPLES = 500
 MIN_LATENCY_PASSES = 3
 
 
-class EvaluationError(ValueError):
+class EvaluationError(NailOSError, ValueError):
     """Options or inputs that cannot make an evaluation (a split without queries, a mode list without BM25)."""
 
 
@@ -232,8 +233,8 @@ def best_row(rows: list[dict[str, Any]], measure: str = PRIMARY) -> dict[str, An
 # -- the whole evaluation --------------------------------------------------------------------------------------
 def evaluate(client: OpenSearch, source: str, options: EvalOptions) -> EvalResult:
     """Index `source` once, then measure every mode of `options` on its `split`. See the module docstring."""
-    from nail_os.evaluation_exact import FeatureMatrix, check_exactness
-    from nail_os.evaluation_index import measure_sizes, prepare_index
+    from nail_os.evaluation.exact import FeatureMatrix, check_exactness
+    from nail_os.evaluation.index import measure_sizes, prepare_index
     from nail_os.registry import default_model, resolve_model_dir
 
     started = time.monotonic()

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from nail_os.corpus import Record
+from nail_os.errors import NailOSError
 from nail_os.tokens import Tokenizer
 
 # Documents drawn per block: ~1.5 M postings of scifact-like documents, a few tens of MB of numpy arrays.
@@ -48,7 +49,7 @@ FREQUENT_DF = 0.05
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-class ProfileError(ValueError):
+class ProfileError(NailOSError, ValueError):
     """Records that cannot be profiled (no features, unknown tokens)."""
 
 
