@@ -36,7 +36,7 @@ from typing import Any
 from bench_common import CACHE, DATA, client, machine, write_results
 
 from nail_os.corpus import Record, read_corpus, read_queries
-from nail_os.efficiency import force_merge, store_size, summarize_latency, time_queries
+from nail_os.evaluation.efficiency import force_merge, store_size, summarize_latency, time_queries
 from nail_os.ingest import IngestOptions, ingest
 from nail_os.mapping import create_index
 from nail_os.queries import QueryOptions, build_query
