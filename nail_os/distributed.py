@@ -13,7 +13,8 @@ redoes the others whole. A task that dies (a worker or a node lost) is retried b
 
 Lines are parsed by `nail_os.corpus.parse_line` and documents checked, encoded and sent by the same code as
 the single-process commands, so the features, the index and the rejects file's lines are the same. One
-difference: a duplicate id is caught within its block only (across blocks, the later copy overwrites).
+difference in `ingest`: a duplicate id is caught within its block only (across blocks, whichever copy is sent
+last stays; `encode` drops later copies when it joins the parts).
 
 Ray is an optional dependency (`pip install 'nail-os[ray]'`), imported only when a run starts; the corpus
 file must be readable at the same path on every node (a shared file system).
@@ -21,6 +22,7 @@ file must be readable at the same path on every node (a shared file system).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -281,12 +283,7 @@ def encode_corpus_ray(model: str, corpus: str | Path, output: str | Path, *, ray
     plan = {"mode": "encode", "model": str(model), "options": encoder_options}
     report = _run(model, corpus, parts, plan, {"mode": "encode", "parts": str(parts), "batch_size": batch_size},
                   ray_options, block_size, encoder_options, resume, show_progress)
-    tmp = output.with_name(f".{output.name}.tmp")
-    with open(tmp, "wb") as out:
-        for part in sorted(parts.glob("part-*.jsonl")):
-            with open(part, "rb") as f:
-                shutil.copyfileobj(f, out)
-    os.replace(tmp, output)
+    report.duplicates += _join_parts(sorted(parts.glob("part-*.jsonl")), output)
     shutil.rmtree(parts)
     report.output = output
     if report.errors:
@@ -295,6 +292,29 @@ def encode_corpus_ray(model: str, corpus: str | Path, output: str | Path, *, ray
         raise CorpusError(f"{corpus}: {len(report.errors)} unreadable lines were skipped "
                           f"({report.written} documents written to {output}):\n{shown}{more}")
     return report
+
+
+def _join_parts(parts: list[Path], output: Path) -> int:
+    """Join the parts in corpus order into `output` (whole or not at all), keeping the first line of each id as
+    `encode_corpus` does (a block knows only its own ids); returns how many later lines were dropped."""
+    seen: set[bytes] = set()
+    dropped = 0
+    tmp = output.with_name(f".{output.name}.tmp")
+    with open(tmp, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as f:
+                for line in f:
+                    # Lines are '{"id": <JSON string>, "features": ...': the id's string ends at the first '", "f'
+                    # (a quote inside it is escaped). Hashed, 8 bytes a document, as ingest keeps its seen ids.
+                    doc_id = line[7 : line.index(b'", "features": ')]
+                    key = hashlib.blake2b(doc_id, digest_size=8).digest()
+                    if key in seen:
+                        dropped += 1
+                        continue
+                    seen.add(key)
+                    out.write(line)
+    os.replace(tmp, output)
+    return dropped
 
 
 def ingest_corpus_ray(cluster: Any, corpus: str | Path, options: Any, *, model: str,
