@@ -19,18 +19,8 @@ from nail_os.cli.main import main
 from nail_os.corpus import read_jsonl
 from nail_os.distributed import RayOptions, encode_corpus_ray, plan_blocks, read_block
 
-ray = pytest.importorskip("ray")  # the `ray` extra; scripts/setup installs it with `dev`
-
 ROOT = Path(__file__).resolve().parents[2]
 BAD = ROOT / "tests" / "data" / "bad_inputs" / "documents.jsonl"
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    """A small local Ray for the module; runs inside it reuse it, the CLI in a subprocess joins it (--address)."""
-    ray.init(num_cpus=2, object_store_memory=200 * 2**20, include_dashboard=False, log_to_driver=False)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
 
 
 @pytest.fixture()
