@@ -1,4 +1,5 @@
-"""A client for the cluster at a URL, with TLS and basic-auth options: OpenSearch or Elasticsearch.
+"""A client for the cluster at a URL (or several nodes' URLs), with TLS and basic-auth options: OpenSearch or
+Elasticsearch.
 
 Credentials may sit in the URL (`https://user:pass@host:9200`) or come as options; either way they
 are passed to the client and never logged: `describe()` prints the URL without them. Which engine
@@ -8,7 +9,7 @@ serves the URL is asked of the cluster unless `engine` says it (see `nail_os.eng
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -62,18 +63,27 @@ class ClusterConfig:
         return (f"ClusterConfig(url={self.describe()!r}, user={self.user!r}, password={password}, "
                 f"ca_certs={self.ca_certs!r}, client_cert={self.client_cert!r}, verify_certs={self.verify_certs})")
 
+    @property
+    def urls(self) -> list[str]:
+        """The cluster's nodes: `url` may list several, comma-separated (the CLI joins repeated `--url`s)."""
+        return [u.strip() for u in self.url.split(",") if u.strip()] or [self.url]
+
     def describe(self) -> str:
-        """The URL with any credentials removed, safe to print."""
-        parts = urlsplit(self.url)
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, "", ""))
+        """The URL(s) with any credentials removed, safe to print."""
+        return ",".join(_without_credentials(url) for url in self.urls)
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def endpoint(config: ClusterConfig) -> Endpoint:
     """The endpoint `config` describes, or ConnectionConfigError saying what is wrong with it."""
-    parts = urlsplit(config.url)
+    parts = urlsplit(config.urls[0])
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConnectionConfigError(
             f"cluster URL {config.describe() or config.url!r} must look like http(s)://host:port"
@@ -103,12 +113,27 @@ def make_client(config: ClusterConfig | None = None, **kwargs: object) -> Any:
     """
     config = config or ClusterConfig.from_env()
     where = endpoint(config)
+    if len(config.urls) > 1:
+        kwargs = {**_several_hosts(config), **kwargs}
     if config.engine == "elasticsearch":
         return load("elasticsearch").make_client(where, **kwargs)
     client = load("opensearch").make_client(where, **kwargs)
     if config.engine is None and _detect(client) == "elasticsearch":
         return load("elasticsearch").make_client(where, **kwargs)
     return client
+
+
+def _several_hosts(config: ClusterConfig) -> dict[str, Any]:
+    """Client options for a cluster given as several nodes: requests go round-robin over them, and one that
+    fails to connect is resent to another node (each node is tried once) while the dead one rests. Everything
+    the kit sends may be resent: searches, and bulk requests whose documents carry their ids."""
+    hosts = []
+    for url in config.urls:
+        node = endpoint(replace(config, url=url))  # each URL checked as a single one would be
+        if node.https != endpoint(config).https:
+            raise ConnectionConfigError(f"cluster URLs {config.describe()} mix http and https; use one scheme")
+        hosts.append(f"{'https' if node.https else 'http'}://{node.host}:{node.port}{node.url_prefix}")
+    return {"hosts": hosts, "max_retries": len(hosts)}
 
 
 def _detect(client: Any) -> EngineName | None:

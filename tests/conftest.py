@@ -30,3 +30,13 @@ def data() -> Path:
 def tokenizer() -> Tokenizer:
     """The BERT uncased tokenizer that splade-tiny, MiniLM and our NAIL checkpoint share."""
     return Tokenizer.from_model_dir(resolve_model_dir("splade-tiny"))
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """A small local Ray (2 CPUs, 200 MB object store) for `--ray` tests: runs in this process reuse it, a CLI in a
+    subprocess joins it with `--address` (the yielded GCS address). The `ray` extra comes with `dev`."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, object_store_memory=200 * 2**20, include_dashboard=False, log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from nail_os.cli.options import model_option
+from nail_os.cli.ray_options import ray_options, ray_options_from
 
 
 def _parse_shard(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
@@ -38,9 +39,10 @@ def _parse_shard(ctx: click.Context, param: click.Parameter, value: str) -> tupl
               show_default=True, help="auto: bf16 on GPU, fp32 on CPU; bf16 is also faster on CPUs with AMX.")
 @click.option("--no-resume", is_flag=True, help="Overwrite OUTPUT instead of skipping the ids already in it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@ray_options
 def encode(corpus: str, model: str | None, output: Path, batch_size: int, shard: tuple[int, int],
            top_k: int | None, top_k_per_token: float | None, device: str | None, precision: str, no_resume: bool,
-           quiet: bool) -> None:
+           quiet: bool, use_ray: bool, address: str | None, actors: int | None, block_size: int | None) -> None:
     """Encode CORPUS (a BEIR folder, a corpus JSONL file or an ir_datasets id) into features JSONL.
 
     Each line of OUTPUT is {"id": ..., "features": {token: weight}}, the model's top-k tokens of
@@ -49,6 +51,7 @@ def encode(corpus: str, model: str | None, output: Path, batch_size: int, shard:
     \b
     Example:
       nail-os encode scifact/ --model nail_os/checkpoints/nail-minilm -o scifact.features.jsonl --shard 0/2
+      nail-os encode scifact/ -o scifact.features.jsonl --ray --address auto   # on every GPU of a Ray cluster
     """
     from nail_os.corpus import CorpusError
     from nail_os.registry import ModelNotFoundError, default_model
@@ -57,6 +60,11 @@ def encode(corpus: str, model: str | None, output: Path, batch_size: int, shard:
         from nail_os.model import ConfigError, encode_corpus
     except ImportError as exc:
         raise click.ClickException(f"encoding needs torch: pip install 'nail-os[encode]' ({exc})") from exc
+    if use_ray:
+        _encode_on_ray(corpus, model or default_model(), output, batch_size, shard, no_resume, quiet,
+                       ray_options_from(address, actors, block_size, device),
+                       {"top_k": top_k, "precision": precision, "top_k_per_token": top_k_per_token})
+        return
     try:
         report = encode_corpus(
             model or default_model(), corpus, output, batch_size=batch_size, shard=shard,
@@ -71,3 +79,24 @@ def encode(corpus: str, model: str | None, output: Path, batch_size: int, shard:
     empty = f", {report.empty} without text skipped" if report.empty else ""
     rate = f"{report.docs_per_second:.1f} docs/s"
     click.echo(f"{report.written} documents encoded ({rate}){skipped}{others}{dupes}{empty}: {report.output}")
+
+
+def _encode_on_ray(corpus: str, model: str, output: Path, batch_size: int, shard: tuple[int, int], no_resume: bool,
+                   quiet: bool, ray_options: object, encoder_options: dict[str, object]) -> None:
+    from nail_os.corpus import CorpusError
+    from nail_os.distributed import encode_corpus_ray
+
+    if shard != (0, 1):
+        raise click.BadParameter("--ray spreads the whole corpus over the cluster: drop --shard",
+                                 param_hint=["--shard"])
+    options = {k: v for k, v in encoder_options.items() if v is not None}
+    try:
+        report = encode_corpus_ray(model, corpus, output, ray_options=ray_options,  # type: ignore[arg-type]
+                                   batch_size=batch_size, resume=not no_resume, show_progress=not quiet, **options)
+    except CorpusError as exc:
+        raise click.ClickException(str(exc)) from exc
+    skipped = f", {report.blocks_skipped} of {report.blocks} blocks done earlier" if report.blocks_skipped else ""
+    dupes = f", {report.duplicates} duplicate ids skipped" if report.duplicates else ""
+    empty = f", {report.empty} without text skipped" if report.empty else ""
+    click.echo(f"{report.written} documents encoded on Ray ({report.docs_per_second:.1f} docs/s){skipped}{dupes}"
+               f"{empty}: {report.output}")

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from nail_os.cli.options import index_option, model_option, nail_field_option
+from nail_os.cli.ray_options import ray_options, ray_options_from
 
 EXIT_REJECTED = 3
 
@@ -34,11 +35,13 @@ EXIT_REJECTED = 3
 @click.option("--max-retries", default=8, show_default=True,
               help="Retries (exponential backoff) for 429s, timeouts and connection errors.")
 @click.option("--device", default=None, help="Encoder device (cpu, cuda); default: cuda if available.")
+@ray_options
 @click.pass_context
 def ingest(ctx: click.Context, source: str, index: str, model: str | None, nail_field: str, bm25_only: bool,
            update: bool, no_create: bool, shards: int, replicas: int, chunk_size: int, batch_size: int,
            top_k: int | None, max_ratio: float | None, rejects_path: Path | None, no_resume: bool, strict: bool,
-           max_retries: int, device: str | None) -> None:
+           max_retries: int, device: str | None, use_ray: bool, address: str | None, actors: int | None,
+           block_size: int | None) -> None:
     """Ingest SOURCE (a BEIR folder, a JSONL file, or an ir_datasets id) into an index.
 
     Raw text ({"_id", "title", "text"}) is encoded with the model; pre-encoded records
@@ -49,6 +52,7 @@ def ingest(ctx: click.Context, source: str, index: str, model: str | None, nail_
     \b
     Example:
       nail-os ingest ../shared/data/scifact --index scifact
+      nail-os --url http://os1:9200,http://os2:9200 ingest scifact/ --index scifact --ray --address auto
     """
     from nail_os.cli.options import client_from
     from nail_os.ingest import IngestOptions, ingest_source
@@ -58,8 +62,12 @@ def ingest(ctx: click.Context, source: str, index: str, model: str | None, nail_
         top_k=top_k, max_ratio=max_ratio, strict=strict, resume=not no_resume,
         rejects_path=rejects_path or Path(f"{index}.rejects.jsonl"), max_retries=max_retries,
     )
-    report = ingest_source(client_from(ctx), source, options, model=model, encode=not bm25_only,
-                           create=not no_create, shards=shards, replicas=replicas, device=device)
+    if use_ray:
+        report = _ingest_on_ray(ctx, source, options, model, bm25_only, not no_create, shards, replicas,
+                                ray_options_from(address, actors, block_size, device))
+    else:
+        report = ingest_source(client_from(ctx), source, options, model=model, encode=not bm25_only,
+                               create=not no_create, shards=shards, replicas=replicas, device=device)
     click.echo(f"indexed {report.indexed} documents into {index} in {report.seconds:.1f}s "
                f"({report.docs_per_second:.0f} docs/s); skipped {report.skipped} done earlier; "
                f"{report.retries} retries; {report.rejected} rejected; {report.truncated} truncated")
@@ -71,3 +79,17 @@ def ingest(ctx: click.Context, source: str, index: str, model: str | None, nail_
             click.echo(f"  {count} × {reason}", err=True)
         click.echo(f"rejects: {report.rejects_path}", err=True)
         ctx.exit(EXIT_REJECTED)
+
+
+def _ingest_on_ray(ctx: click.Context, source: str, options: object, model: str | None, bm25_only: bool,
+                   create: bool, shards: int, replicas: int, ray_options: object) -> object:
+    """`ingest --ray`: the workers encode and send; a RayReport has the fields the summary prints."""
+    from nail_os.connection import ClusterConfig
+    from nail_os.distributed import ingest_corpus_ray
+    from nail_os.registry import default_model
+
+    if bm25_only:
+        raise click.BadParameter("--ray is for encoding: ingest BM25-only without it", param_hint=["--bm25-only"])
+    return ingest_corpus_ray(ctx.find_object(ClusterConfig), source, options, model=model or default_model(),
+                             ray_options=ray_options, create=create, shards=shards,  # type: ignore[arg-type]
+                             replicas=replicas)

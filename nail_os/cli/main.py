@@ -57,8 +57,9 @@ def _describe(exc: BaseException, ctx: click.Context) -> str:
 
 
 @click.group(cls=NailGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--url", envvar="NAIL_OS_URL", default=DEFAULT_URL, show_default=True,
-              help="Cluster URL (env NAIL_OS_URL); the local node by default.")
+@click.option("--url", "urls", envvar="NAIL_OS_URL", multiple=True, default=[DEFAULT_URL], show_default=True,
+              help="Cluster URL (env NAIL_OS_URL); the local node by default. Give several nodes (repeat --url or "
+                   "separate by commas) to spread requests over them and fail over when one is down.")
 @click.option("--user", envvar="NAIL_OS_USER", help="Basic-auth user (env NAIL_OS_USER).")
 @click.option("--password", envvar="NAIL_OS_PASSWORD", help="Basic-auth password (env NAIL_OS_PASSWORD).")
 @click.option("--ca-certs", envvar="NAIL_OS_CA_CERTS", type=click.Path(exists=True, dir_okay=False),
@@ -72,7 +73,7 @@ def _describe(exc: BaseException, ctx: click.Context) -> str:
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) to stderr.")
 @click.version_option(package_name="nail-os")
 @click.pass_context
-def main(ctx: click.Context, url: str, user: str | None, password: str | None, ca_certs: str | None,
+def main(ctx: click.Context, urls: tuple[str, ...], user: str | None, password: str | None, ca_certs: str | None,
          client_cert: str | None, client_key: str | None, insecure: bool, timeout: float, engine: str | None,
          verbose: int) -> None:
     """nail-os: NAIL learned sparse retrieval for OpenSearch (and Elasticsearch 8.x).
@@ -89,8 +90,8 @@ def main(ctx: click.Context, url: str, user: str | None, password: str | None, c
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     for client_logger in ("opensearch", "elasticsearch", "elastic_transport"):  # their logs repeat our errors
         logging.getLogger(client_logger).setLevel(max(level, logging.ERROR))
-    ctx.obj = ClusterConfig(url=url, user=user, password=password, ca_certs=ca_certs, client_cert=client_cert,
-                            client_key=client_key, verify_certs=not insecure, timeout=timeout,
+    ctx.obj = ClusterConfig(url=",".join(urls), user=user, password=password, ca_certs=ca_certs,
+                            client_cert=client_cert, client_key=client_key, verify_certs=not insecure, timeout=timeout,
                             engine=engine)  # type: ignore[arg-type]
 
 

@@ -182,15 +182,28 @@ class DocumentEncoder:
         texts = list(texts)
         if not texts:
             return []
-        whole = [e.ids for e in self._doc_tokenizer.encode_batch(texts)]
+        return self.encode_token_ids(self.tokenize_documents(texts), batch_size=batch_size,
+                                     show_progress=show_progress)
+
+    def tokenize_documents(self, texts: Sequence[str]) -> list[list[int]]:
+        """Each text's token ids, [CLS] ... [SEP], at most `read_limit` long: the CPU half of
+        `encode_documents`, which `nail_os.distributed` runs on CPU workers apart from the model."""
+        return [e.ids for e in self._doc_tokenizer.encode_batch(list(texts))]
+
+    def encode_token_ids(
+        self, whole: Sequence[Sequence[int]], *, batch_size: int = 32, show_progress: bool = False
+    ) -> list[dict[str, float]]:
+        """`encode_documents` for texts already tokenized by `tokenize_documents`."""
+        if len(whole) == 0:
+            return []
         ids: list[list[int]] = []
         owner: list[int] = []  # the text each window comes from
         for doc, doc_ids in enumerate(whole):
-            for window in self.windows(doc_ids):
+            for window in self.windows(list(doc_ids)):
                 ids.append(window)
                 owner.append(doc)
         per_window = self._encode_windows(ids, batch_size, show_progress)
-        results: list[dict[str, float] | None] = [None] * len(texts)
+        results: list[dict[str, float] | None] = [None] * len(whole)
         for doc, weights in zip(owner, per_window, strict=True):
             merged = results[doc]
             if merged is None:

@@ -2,9 +2,9 @@
 searches one index and ingests into another. The user sees no error and loses no document.
 
 What makes that hold:
-- the client is given every node's address (opensearch-py's `hosts` list): a request whose node died is marked
-  dead and, for searches (`max_retries`), resent to the next node; ingest resends the whole idempotent chunk
-  itself (`nail_os.ingest`: documents are keyed by id, so a resent chunk overwrites, never duplicates);
+- the client is given every node's address (`--url a,b,c`, opensearch-py's `hosts` list): a request whose node
+  died is marked dead and resent to the next node; ingest also resends the whole idempotent chunk itself
+  (`nail_os.ingest`: documents are keyed by id, so a resent chunk overwrites, never duplicates);
 - a search that a surviving node answers with HTTP 500 (its query or fetch phase reached the dead node's copies
   before the cluster state dropped them) or with failed shards is resent after a short backoff
   (`nail_os.search.send`);
@@ -14,12 +14,15 @@ What makes that hold:
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 import random
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -96,15 +99,16 @@ def cluster():
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def test_killing_a_node_during_search_and_ingest_loses_nothing(cluster, data, tokenizer, record_property, caplog):
+def test_killing_a_node_during_search_and_ingest_loses_nothing(cluster, data, tokenizer, record_property, caplog,
+                                                               tmp_path):
+    """The ingest runs through the CLI given the three nodes (`nail-os --url a,b,c ingest`), the searches through
+    the client the CLI builds from that list."""
     from nail_os import server
 
     data_dir, urls = cluster
     assert server.status(data_dir)["nodes"] == NODES
-    hosts = [{"host": "127.0.0.1", "port": int(u.rsplit(":", 1)[1])} for u in urls]
-    # Every node's address; searches are safe to resend, so the transport retries them on another node.
-    client = make_client(ClusterConfig(url=urls[0], timeout=90), hosts=hosts, max_retries=NODES,
-                         retry_on_timeout=True)
+    # Every node's address, as the CLI's --url a,b,c gives it; searches are safe to resend on another node.
+    client = make_client(ClusterConfig(url=",".join(urls), timeout=90), retry_on_timeout=True)
     records = pre_encoded(list(read_corpus(data / "scifact"))[: 2 * DOCS], tokenizer)
     static, live = "cluster-static", "cluster-live"
     for name in (static, live):
@@ -138,24 +142,20 @@ def test_killing_a_node_during_search_and_ingest_loses_nothing(cluster, data, to
                 if got != expected:
                     mismatches.append(query)
 
-    ingest_result: dict[str, object] = {}
-
-    def keep_ingesting() -> None:
-        live_options = IngestOptions(index=live, chunk_size=CHUNK, resume=False, state_path=None,
-                                     initial_backoff=0.5, max_retries=10)
-        try:
-            ingest_result["report"] = ingest(client, records[DOCS:], live_options, tokenizer=tokenizer,
-                                             show_progress=False)
-        except Exception as exc:  # noqa: BLE001
-            ingest_result["error"] = exc
-
+    source = tmp_path / "live.jsonl"
+    source.write_text("".join(json.dumps({"_id": r.doc_id, "title": r.title, "text": r.text, "features": r.features})
+                              + "\n" for r in records[DOCS:]), encoding="utf-8")
+    cli = [sys.executable, "-m", "nail_os", "--url", ",".join(urls), "--timeout", "90"]
     caplog.set_level(logging.WARNING, logger="nail_os.search")
-    searcher, ingester = threading.Thread(target=keep_searching), threading.Thread(target=keep_ingesting)
+    searcher = threading.Thread(target=keep_searching)
     searcher.start()
-    ingester.start()
+    ingester = subprocess.Popen(
+        [*cli, "ingest", str(source), "--index", live, "--no-create", "--no-resume", "--chunk-size", str(CHUNK),
+         "--max-retries", "10", "--model", "splade-tiny", "--rejects", str(tmp_path / "rejects.jsonl")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # Kill once both are under way: a fifth of the live documents in and some searches answered.
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and ingester.is_alive():
+    while time.monotonic() < deadline and ingester.poll() is None:
         if client.count(index=live)["count"] >= DOCS // 5 and searches[0] >= 10:
             break
         client.indices.refresh(index=live)
@@ -166,19 +166,18 @@ def test_killing_a_node_during_search_and_ingest_loses_nothing(cluster, data, to
     # A data node holding primaries and replicas of both indices is the case the replica exists for.
     victim_index = next(i for i in range(NODES) if f"node-{i}" != manager)
     victim_pid = status["pids"][victim_index]
-    assert ingester.is_alive(), "ingest finished before the kill: raise DOCS or lower CHUNK"
+    assert ingester.poll() is None, "ingest finished before the kill: raise DOCS or lower CHUNK"
     os.kill(victim_pid, signal.SIGKILL)
     killed_at_count = client.count(index=live)["count"]
 
-    ingester.join(timeout=600)
+    out, err = ingester.communicate(timeout=600)
     time.sleep(2.0)  # searches keep running on the survivors after the ingest is done
     stop.set()
     searcher.join(timeout=120)
 
-    assert "error" not in ingest_result, f"ingest surfaced an error: {ingest_result.get('error')!r}"
-    report = ingest_result["report"]
-    assert report.rejected == 0, report.reasons
-    assert report.indexed == DOCS
+    assert ingester.returncode == 0, f"ingest surfaced an error: {err[-2000:]}"
+    assert f"indexed {DOCS} documents" in out and "; 0 rejected" in out, out
+    retries = int(out.split(" retries;")[0].rsplit(" ", 1)[1])
     client.indices.refresh(index=live)
     assert client.count(index=live)["count"] == DOCS, "documents were lost"
     ids = {h["_id"] for h in client.search(index=live, body={"size": DOCS, "_source": False})["hits"]["hits"]}
@@ -190,12 +189,19 @@ def test_killing_a_node_during_search_and_ingest_loses_nothing(cluster, data, to
     health = wait_health(client, [static, live], wait_for_nodes=str(NODES - 1))
     assert health["status"] in ("green", "yellow") and health["number_of_nodes"] == NODES - 1
     resent = sum("retry" in r.getMessage() for r in caplog.records if r.name == "nail_os.search")
+    # The CLI's search with the dead node first in the list: the client moves on to a live one.
+    dead = urls[victim_index]
+    hosts = ",".join([dead, *(u for u in urls if u != dead)])
+    found = subprocess.run([sys.executable, "-m", "nail_os", "--url", hosts, "search", queries[0], "--index", static,
+                            "--model", "splade-tiny"], capture_output=True, text=True, timeout=120)
+    assert found.returncode == 0 and baseline[0][0] in found.stdout, found.stderr[-2000:]
     record_row(
         record_property,
         f"{NODES}-node cluster (3 shards + 1 replica): a data node SIGKILLed while one client searches one index "
         "and ingests into another",
-        f"{searches[0]} searches, {resent} resent after the kill, all with the hits from before it; ingest "
-        f"retried {report.retries}× and finished; count + ids exact; {NODES - 1} nodes left, {health['status']}",
+        f"{searches[0]} searches, {resent} resent after the kill, all with the hits from before it; the CLI's "
+        f"ingest (--url a,b,c) retried {retries}× and finished; count + ids exact; {NODES - 1} nodes left, "
+        f"{health['status']}",
         0,
     )
 

@@ -9,7 +9,7 @@ import sys
 def test_query_side_and_cli_do_not_import_torch():
     code = (
         "import sys, nail_os, nail_os.cli.main, nail_os.queries, nail_os.search, nail_os.ingest, nail_os.tokens\n"
-        "heavy = sorted(m for m in ('torch', 'transformers', 'safetensors') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'safetensors', 'ray') if m in sys.modules)\n"
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,0 +1,149 @@
+"""`nail-os encode --ray` on a local Ray (2 CPUs, splade-tiny): the same features as `nail-os encode`, and a run
+killed (the whole driver, or one encoder actor) loses and duplicates nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from nail_os.cli.main import main
+from nail_os.corpus import read_jsonl
+from nail_os.distributed import RayOptions, encode_corpus_ray, plan_blocks, read_block
+
+ROOT = Path(__file__).resolve().parents[2]
+BAD = ROOT / "tests" / "data" / "bad_inputs" / "documents.jsonl"
+
+
+@pytest.fixture()
+def corpus(data, tmp_path) -> Path:
+    """The first 100 SciFact documents."""
+    path = tmp_path / "corpus.jsonl"
+    with open(data / "scifact" / "corpus.jsonl", encoding="utf-8") as f:
+        path.write_text("".join(line for _, line in zip(range(100), f, strict=False)), encoding="utf-8")
+    return path
+
+
+def descendants_running(marker: str) -> list[int]:
+    """Pids of this process's descendants whose command line holds `marker` (our own Ray's workers only: the
+    raylet is this process's child, its workers the raylet's)."""
+    rows = [line.split(None, 2) for line in subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True,
+                                                           text=True, check=True).stdout.splitlines()]
+    parent = {int(pid): int(ppid) for pid, ppid, *_ in rows}
+    found = []
+    for pid, _, *args in rows:
+        ancestor = parent.get(int(pid))
+        while ancestor not in (None, 0, 1, os.getpid()):
+            ancestor = parent.get(ancestor)
+        if ancestor == os.getpid() and args and marker in args[0]:
+            found.append(int(pid))
+    return found
+
+
+def plain_encode(corpus: Path, output: Path, batch_size: int) -> str:
+    from nail_os.model import encode_corpus
+
+    encode_corpus("splade-tiny", corpus, output, batch_size=batch_size, resume=False, show_progress=False)
+    return output.read_text(encoding="utf-8")
+
+
+def test_blocks_read_the_lines_that_read_jsonl_reads():
+    whole = [(r.line, r.doc_id, r.error, r.raw) for r in read_jsonl(BAD)]
+    for size in (1, 4, 1000):
+        blocks = plan_blocks(BAD, size)
+        assert [(r.line, r.doc_id, r.error, r.raw) for b in blocks for r in read_block(b)] == whole
+        assert sum(b.lines for b in blocks) == BAD.read_bytes().count(b"\n")
+
+
+def test_ray_features_equal_the_single_process_ones(local_ray, corpus, tmp_path):
+    # batch 2: the single process encodes chunks of 64 documents; Ray's blocks are those 64 lines by default.
+    expected = plain_encode(corpus, tmp_path / "plain.jsonl", batch_size=2)
+    report = encode_corpus_ray("splade-tiny", corpus, tmp_path / "ray.jsonl", batch_size=2, show_progress=False)
+    assert (report.written, report.blocks) == (100, 2)
+    assert (tmp_path / "ray.jsonl").read_text(encoding="utf-8") == expected
+    assert not (tmp_path / "ray.jsonl.parts").exists()
+
+
+def test_bad_lines_are_reported_like_encode_corpus(local_ray, tmp_path):
+    from nail_os.corpus import CorpusError
+    from nail_os.model import encode_corpus
+
+    with pytest.raises(CorpusError) as plain:
+        encode_corpus("splade-tiny", BAD, tmp_path / "plain.jsonl", resume=False, show_progress=False)
+    with pytest.raises(CorpusError) as on_ray:
+        encode_corpus_ray("splade-tiny", BAD, tmp_path / "ray.jsonl", ray_options=RayOptions(block_size=5),
+                          show_progress=False)
+    unreadable = [line for line in str(plain.value).splitlines() if str(BAD) in line and "skipped" not in line]
+    assert unreadable and unreadable == [line for line in str(on_ray.value).splitlines() if line in unreadable]
+    ids = [json.loads(line)["id"] for line in (tmp_path / "ray.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert ids == [json.loads(line)["id"] for line in (tmp_path / "plain.jsonl").read_text().splitlines()]
+
+
+def test_a_killed_run_resumes_without_losing_or_repeating_a_document(local_ray, corpus, tmp_path):
+    # batch 1: no padding, so any block size gives the single process's weights.
+    expected = plain_encode(corpus, tmp_path / "plain.jsonl", batch_size=1)
+    output = tmp_path / "ray.jsonl"
+    command = [sys.executable, "-m", "nail_os", "encode", str(corpus), "-m", "splade-tiny", "-o", str(output),
+               "--batch-size", "1", "--ray", "--address", local_ray, "--block-size", "5", "--actors", "1", "-q"]
+    driver = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    manifest = Path(f"{output}.parts") / "manifest.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and driver.poll() is None:
+        if manifest.is_file() and len(manifest.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.2)
+    assert driver.poll() is None, f"the run ended before the kill: {driver.stdout.read().decode()[-2000:]}"
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    finished = len(manifest.read_text().splitlines())
+    assert 3 <= finished < 20 and not output.exists()
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "of 20 blocks done earlier" in resumed.stdout  # those in the manifest, and any that landed since
+    assert output.read_text(encoding="utf-8") == expected  # every document once, in corpus order
+
+
+def test_an_encoder_actor_killed_mid_run_is_replaced_by_ray(local_ray, corpus, tmp_path):
+    expected = plain_encode(corpus, tmp_path / "plain.jsonl", batch_size=1)
+    output = tmp_path / "ray.jsonl"
+    result: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            result["report"] = encode_corpus_ray("splade-tiny", corpus, output, batch_size=1, show_progress=False,
+                                                 ray_options=RayOptions(block_size=5, actors=1))
+        except Exception as exc:  # noqa: BLE001 - the test's failure
+            result["error"] = exc
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    manifest = Path(f"{output}.parts") / "manifest.jsonl"
+    killed = None
+    deadline = time.monotonic() + 240
+    while killed is None and time.monotonic() < deadline and runner.is_alive():
+        if manifest.is_file() and len(manifest.read_text().splitlines()) >= 2:
+            actors = descendants_running("_BlockWorker")
+            if actors:
+                killed = actors[0]
+                os.kill(killed, signal.SIGKILL)
+        time.sleep(0.1)
+    runner.join(timeout=300)
+    assert killed is not None, "no encoder actor found to kill"
+    assert "error" not in result, result.get("error")
+    assert output.read_text(encoding="utf-8") == expected
+
+
+def test_without_ray_installed_the_cli_names_the_extra(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    result = CliRunner().invoke(main, ["encode", str(BAD), "-o", str(tmp_path / "out.jsonl"), "--ray"])
+    assert result.exit_code == 1
+    assert "pip install 'nail-os[ray]'" in result.output
