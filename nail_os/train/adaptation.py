@@ -76,9 +76,6 @@ def adapt(
     >>> adapt("../shared/data/cacm", "runs/adapt-cacm")  # doctest: +SKIP
     PosixPath('runs/adapt-cacm')
     """
-    from nail_os.train.loop import PROVENANCE_FILE
-    from nail_os.train.loop import train as run_training
-
     problems = [f"{n} is {v}; it must be 0 (no limit) or at least 2 (a batch needs a second pair as its negative)"
                 for n, v in (("max_pairs", max_pairs), ("pseudo_queries", pseudo_queries)) if v < 0 or v == 1]
     if epochs < 1:
@@ -90,6 +87,9 @@ def adapt(
     _check_output(out, parent)
     documents = corpus_file(corpus)
     _check_corpus(documents, seed)
+    from nail_os.train.loop import PROVENANCE_FILE  # torch loads here, once the inputs are known to be good
+    from nail_os.train.loop import train as run_training
+
     cfg = adapt_config(documents, out, parent, epochs=epochs, max_pairs=max_pairs, pseudo_queries=pseudo_queries,
                        teachers=teachers, device=device, seed=seed, settings=settings)
     run_training(cfg, show_progress=show_progress)
@@ -104,16 +104,17 @@ def adapt_config(
     out: Path,
     parent: Path,
     *,
-    epochs: int = 1,
-    max_pairs: int = 100_000,
-    pseudo_queries: int = 10_000,
-    teachers: Mapping[str, float] = DEFAULT_TEACHERS,
-    device: str = "auto",
-    seed: int = 13,
-    settings: Mapping[str, Any] | None = None,
+    epochs: int,
+    max_pairs: int,
+    pseudo_queries: int,
+    teachers: Mapping[str, float],
+    device: str,
+    seed: int,
+    settings: Mapping[str, Any] | None,
 ) -> TrainConfig:
-    """The `TrainConfig` of one adaptation: `documents` is the only corpus, with no labelled set, dev set or
-    test set; the init is the trained `parent` folder, whose architecture and lengths are kept.
+    """The `TrainConfig` of one adaptation (arguments as `adapt`'s): `documents` is the only corpus, with no
+    labelled set, dev set or test set; the init is the trained `parent` folder, whose architecture and lengths
+    are kept.
 
     Learning rates are those of the shipped model's continuations (1e-5 to 2e-5: the head is trained, so it gets
     no faster rate), FLOPS weights those of its recipe at full strength from the first step (the model is
@@ -216,12 +217,12 @@ def _trained_model_dir(model: str | Path) -> Path:
 
 def _check_output(out: Path, parent: Path) -> None:
     """`out` may be new, empty, or a model folder to overwrite, never the model adapted from."""
+    from nail_os.model.config import NailConfig
+
     if out.exists() and not out.is_dir():
         raise AdaptError(f"output {out}: exists and is a file; give a new folder")
     if out.is_dir() and out.resolve() == parent.resolve():
         raise AdaptError(f"output {out}: is the model being adapted; give a new folder")
-    from nail_os.model.config import NailConfig
-
     if out.is_dir() and any(out.iterdir()) and not NailConfig.is_nail_config(_read_json(out / "config.json")):
         raise AdaptError(f"output {out}: exists and is not a nail-os model folder; give a new or empty folder")
 
