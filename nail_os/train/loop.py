@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -51,6 +51,9 @@ from nail_os.train.losses import (
     kl_distillation_loss,
     quadratic_warmup,
 )
+
+if TYPE_CHECKING:
+    from nail_os.model.nail import NailModel
 
 # The Debian held-out split does not follow cfg.seed: runs of any seed are compared on the same synopses, and a
 # run continued from a checkpoint with another seed never trains on what its parent held out.
@@ -513,7 +516,11 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
     return results
 
 
-def initial_model(cfg: TrainConfig) -> torch.nn.Module:
+# What a trained model's config may change when training continues from it: nothing here shapes a weight.
+RUNTIME_FIELDS = ("top_k", "top_k_per_token", "min_top_k", "max_length")
+
+
+def initial_model(cfg: TrainConfig) -> NailModel:
     """The model training starts from: `cfg.init` as a whole when it is a trained nail-os folder (encoder, decoder,
     position queries and vocabulary head: a continuation or `nail-os adapt`), else a new model over a pretrained
     encoder ("minilm", "splade-tiny", a Hugging Face BERT folder).
@@ -542,10 +549,6 @@ def initial_model(cfg: TrainConfig) -> torch.nn.Module:
                                "config cannot change " + ", ".join(problems))
     model.config = dataclasses.replace(have, **runtime)  # validated again by NailConfig.__post_init__
     return model
-
-
-# What a trained model's config may change when training continues from it: nothing here shapes a weight.
-RUNTIME_FIELDS = ("top_k", "top_k_per_token", "min_top_k", "max_length")
 
 
 PROVENANCE_FILE = "provenance.json"
