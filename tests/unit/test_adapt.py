@@ -109,3 +109,13 @@ def test_too_few_pairs_and_a_pretrained_encoder_are_refused(parent: Path, tmp_pa
         adapt(corpus, tmp_path / "out", model="splade-tiny")
     with pytest.raises(AdaptError, match="max_pairs is 1"):
         adapt(corpus, tmp_path / "out", model=parent, max_pairs=1)
+
+
+def test_a_beir_folder_gives_its_corpus_file_and_name(tmp_path: Path):
+    from nail_os.train.adaptation import corpus_file, corpus_name
+
+    beir = Path(__file__).resolve().parents[2] / "ingest" / "samples" / "beir"
+    assert corpus_file(beir) == beir / "corpus.jsonl" and corpus_name(beir) == "beir"  # queries, qrels unread
+    (tmp_path / "queries.jsonl").write_text("", encoding="utf-8")
+    with pytest.raises(AdaptError, match="no corpus.jsonl"):
+        corpus_file(tmp_path)
