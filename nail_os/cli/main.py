@@ -97,6 +97,7 @@ def main(ctx: click.Context, urls: tuple[str, ...], user: str | None, password: 
 
 def _register() -> None:
     # Each command module is light: heavy imports happen inside the command when it runs.
+    from nail_os.cli.adapt import adapt
     from nail_os.cli.encode import encode
     from nail_os.cli.eval import eval_
     from nail_os.cli.index import index
@@ -106,7 +107,7 @@ def _register() -> None:
     from nail_os.cli.server import server
     from nail_os.cli.train import soup, train
 
-    for command in (server, plugin, model, index, ingest, search, query, encode, train, soup, eval_):
+    for command in (server, plugin, model, index, ingest, search, query, encode, train, soup, adapt, eval_):
         main.add_command(command)
 
 

@@ -1,13 +1,16 @@
-"""Training NAIL models: stage-1 self-supervision, stage-2 contrastive + distillation, in-process eval.
+"""Training NAIL models: stage-1 self-supervision, stage-2 contrastive + distillation, in-process eval, and the
+unsupervised adaptation of a trained model to a user's corpus (`adapt`).
 
-Imports torch; the CLI imports this package only inside `nail-os train`.
+Importing this package is light; torch loads when `train` or `adapt` runs. The CLI imports it only inside
+`nail-os train` and `nail-os adapt`.
 """
 
 from __future__ import annotations
 
+from nail_os.train.adaptation import AdaptError, adapt
 from nail_os.train.config import TrainConfig, TrainConfigError
 
-__all__ = ["TrainConfig", "TrainConfigError", "train"]
+__all__ = ["AdaptError", "TrainConfig", "TrainConfigError", "adapt", "train"]
 
 
 def train(config: TrainConfig, show_progress: bool = True) -> dict:

@@ -7,11 +7,12 @@ One call of `train(config)` runs everything end to end and writes, under the con
 Model selection: after stage 1 and after each stage-2 epoch the model is scored on the config's dev sets
 (validation qrels such as nfcorpus dev, held-out Debian synopses); the state with the best `select_on`
 nDCG@10 is kept, the stage-1 state ("epoch 0") included. Test qrels are only read once, at the end, for the
-report.
+report. With no dev sets (`nail-os adapt`, which has no labels) the state after the last epoch is kept.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -20,13 +21,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from nail_os.model.config import DECODER_FIELDS
 from nail_os.train.bm25 import BM25Index
-from nail_os.train.config import Stage2DatasetConfig, TrainConfig
+from nail_os.train.config import Stage2DatasetConfig, TrainConfig, TrainConfigError
 from nail_os.train.data import (
     BeirDataset,
     DocPool,
@@ -49,6 +51,9 @@ from nail_os.train.losses import (
     kl_distillation_loss,
     quadratic_warmup,
 )
+
+if TYPE_CHECKING:
+    from nail_os.model.nail import NailModel
 
 # The Debian held-out split does not follow cfg.seed: runs of any seed are compared on the same synopses, and a
 # run continued from a checkpoint with another seed never trains on what its parent held out.
@@ -318,7 +323,6 @@ def _dev_queries(ds: BeirDataset, split: str) -> list[str]:
 def train(cfg: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
     """Run the whole pipeline for `cfg`; returns the results dict also written to results.json."""
     from nail_os.model._checkpoints import resolve_checkpoint
-    from nail_os.model.nail import NailModel
     from nail_os.train.evaluate import evaluate_dataset
     from nail_os.train.teachers import score_candidates
 
@@ -350,9 +354,9 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
         deb.qrels["train"] = {q: deb.qrels["train"][q] for q in qids[cfg.debian_heldout :]}
 
     init = cfg.init
-    model = NailModel.from_pretrained_encoder(str(resolve_checkpoint(init)), architecture=cfg.architecture, **cfg.model)
+    model = initial_model(cfg)
     model.to(device)
-    log(f"model {init} {cfg.architecture}: {model.num_parameters() / 1e6:.1f}M parameters")
+    log(f"model {init} {model.config.architecture}: {model.num_parameters() / 1e6:.1f}M parameters")
 
     # IDF over every unlabeled document the run may see (stage-1 corpora): the inference-free query side, and
     # the table saved with the model for an index that keeps no statistics of its own.
@@ -455,13 +459,18 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
             log(f"teachers scored in {time.time() - t0:.0f}s")
 
         best = {"score": -1.0, "epoch": 0}
-        if "stage1" in results["dev"]:  # the stage-1 model is a candidate too: out of domain, stage 2 may not help
+        if not cfg.dev_sets:  # no labels to select on (`nail-os adapt`): the last state is kept
+            log("no dev sets: the model after the last stage-2 epoch is kept")
+        elif "stage1" in results["dev"]:  # the stage-1 model is a candidate too: out of domain, stage 2 may not help
             best["score"] = selection_score(results["dev"]["stage1"], cfg.select_on)
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             log(f"selection on {cfg.select_on}: stage 1 nDCG@10 {best['score']:.4f} (epoch 0)")
 
         def after_epoch(epoch: int) -> None:
             nonlocal best_state
+            if not cfg.dev_sets:
+                best["epoch"] = epoch
+                return
             dev = run_dev(f"stage2-epoch{epoch}")
             sel = selection_score(dev, cfg.select_on)
             if sel > best["score"]:
@@ -505,6 +514,41 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
     except ImportError:
         log("matplotlib missing: no loss.png (pip install 'nail-os[train]')")
     return results
+
+
+# What a trained model's config may change when training continues from it: nothing here shapes a weight.
+RUNTIME_FIELDS = ("top_k", "top_k_per_token", "min_top_k", "max_length")
+
+
+def initial_model(cfg: TrainConfig) -> NailModel:
+    """The model training starts from: `cfg.init` as a whole when it is a trained nail-os folder (encoder, decoder,
+    position queries and vocabulary head: a continuation or `nail-os adapt`), else a new model over a pretrained
+    encoder ("minilm", "splade-tiny", a Hugging Face BERT folder).
+
+    A trained folder keeps its architecture; `cfg.model` may only change what encoding reads (top_k,
+    top_k_per_token, min_top_k, max_length), since any other field would not fit its weights.
+    """
+    from nail_os.model._checkpoints import read_json, resolve_checkpoint
+    from nail_os.model.config import NailConfig
+    from nail_os.model.nail import CONFIG_FILE, NailModel
+
+    folder = resolve_checkpoint(cfg.init)
+    raw = read_json(folder / CONFIG_FILE) if (folder / CONFIG_FILE).is_file() else {}
+    if not NailConfig.is_nail_config(raw):
+        return NailModel.from_pretrained_encoder(str(folder), architecture=cfg.architecture, **cfg.model)
+    model = NailModel.from_pretrained(folder)
+    have = model.config
+    problems = [] if cfg.architecture == have.architecture else [
+        f'architecture "{cfg.architecture}" (the folder has "{have.architecture}")']
+    runtime = {k: v for k, v in cfg.model.items() if k in RUNTIME_FIELDS}
+    structural = {k: v for k, v in cfg.model.items() if k not in RUNTIME_FIELDS}
+    problems += [f"model.{k}={v!r} (the folder has {getattr(have, k, None)!r})" for k, v in structural.items()
+                 if getattr(have, k, None) != v and not (have.architecture == "splade" and k in DECODER_FIELDS)]
+    if problems:
+        raise TrainConfigError(f"init {cfg.init} is a trained model ({folder}); its weights fix its shape, so the "
+                               "config cannot change " + ", ".join(problems))
+    model.config = dataclasses.replace(have, **runtime)  # validated again by NailConfig.__post_init__
+    return model
 
 
 PROVENANCE_FILE = "provenance.json"
