@@ -380,8 +380,8 @@ def start_cluster(version: str | None = None, port: int = DEFAULT_PORT, heap: st
     _check_ports(specs)
     release, jdk = select_release(version, engine=dist.engine)
     install = assemble(release, jdk, show_progress=show_progress)
-    if plugin and dist.engine == "opensearch":
-        install = with_plugin(install, release.version, jdk, show_progress)
+    if plugin:
+        install = with_plugin(install, release.version, jdk, show_progress, engine=dist.engine)
     user = node_user()
     data_dir.mkdir(parents=True, exist_ok=True)
     for spec in specs:
