@@ -233,48 +233,52 @@ def shipped_models() -> list[Path]:
         else []
 
 
-def plugin_status(home: Path | None = None) -> dict[str, object]:
+def plugin_status(home: Path | None = None, engine: str = "opensearch") -> dict[str, object]:
     """What `nail-os plugin status` prints: source versions, the cached zip (if built), installed copies."""
     home = home or nail_home()
-    info: dict[str, object] = {"source": str(PLUGIN_SOURCE), "version": None, "opensearch_version": None,
-                               "zip": None, "installed": []}
+    info: dict[str, object] = {"engine": engine, "source": str(PLUGIN_SOURCE), "version": None,
+                               f"{engine}_version": None, "zip": None, "installed": []}
     try:
-        source = plugin_source()
+        source = plugin_source(engine=engine)
     except ServerError as exc:
         info["error"] = str(exc)
         return info
     zip_path = home / "plugin" / source.zip_name
-    info.update(version=source.version, opensearch_version=source.opensearch_version, digest=source.digest,
-                zip=str(zip_path) if zip_path.is_file() else None,
-                install_command=f"bin/opensearch-plugin install file://{zip_path}")
-    engine_dir = home / "opensearch"
+    info.update({"source": str(source.module), "version": source.version, f"{engine}_version": source.engine_version,
+                 "digest": source.digest, "zip": str(zip_path) if zip_path.is_file() else None,
+                 "install_command": f"bin/{engine}-plugin install file://{zip_path}"})
+    engine_dir = home / engine
     info["installed"] = sorted(str(p) for p in engine_dir.glob(f"*-nail-plugin-{source.version}-{source.digest}")
                                if (p / MARKER).is_file()) if engine_dir.is_dir() else []
     return info
 
 
-def install_plugin(opensearch_home: Path, jdk: Jdk, zip_path: Path | None = None,
-                   model_dirs: Iterable[Path] | None = None) -> Path:
-    """Install the plugin into an OpenSearch folder of this machine with its own `bin/opensearch-plugin`, and
-    copy `model_dirs` (default: the shipped models) into its config/nail/models/. Returns the zip installed.
+def install_plugin(engine_home: Path, jdk: Jdk, zip_path: Path | None = None,
+                   model_dirs: Iterable[Path] | None = None, engine: str = "opensearch") -> Path:
+    """Install the plugin into an OpenSearch (Elasticsearch) folder of this machine with its own
+    `bin/opensearch-plugin` (`bin/elasticsearch-plugin`), and copy `model_dirs` (default: the shipped models) into
+    its config/nail/models/. Returns the zip installed.
 
     For a cluster on other machines, copy the zip there and run the command `plugin_status()` prints.
     """
     import subprocess
 
-    tool = opensearch_home / "bin" / "opensearch-plugin"
+    from nail_os.server.releases import distribution
+
+    dist = distribution(engine)
+    tool = engine_home / "bin" / f"{engine}-plugin"
     if not tool.is_file():
-        raise ServerError(f"{tool} does not exist: --opensearch-home must be an OpenSearch folder (with bin/)")
-    zip_path = zip_path or build_plugin(jdk)
-    env = {**os.environ, "OPENSEARCH_JAVA_HOME": str(jdk.home)}
-    if (opensearch_home / "plugins" / PLUGIN_NAME).exists():  # replace an older build
+        raise ServerError(f"{tool} does not exist: --{engine}-home must be an {dist.product} folder (with bin/)")
+    zip_path = zip_path or build_plugin(jdk, plugin_source(engine=engine))
+    env = {**os.environ, dist.java_home_var: str(jdk.home)}
+    if (engine_home / "plugins" / PLUGIN_NAME).exists():  # replace an older build
         subprocess.run([str(tool), "remove", PLUGIN_NAME], env=env, capture_output=True, text=True, check=False)
     out = subprocess.run([str(tool), "install", "--batch", f"file://{zip_path}"], env=env, capture_output=True,
                          text=True, check=False)
     if out.returncode != 0:
         raise ServerError(f"{tool} install file://{zip_path} failed (exit {out.returncode}):\n"
                           f"{(out.stdout + out.stderr).strip()[-2000:]}")
-    install_models(opensearch_home / "config", shipped_models() if model_dirs is None else model_dirs)
+    install_models(engine_home / "config", shipped_models() if model_dirs is None else model_dirs)
     return zip_path
 
 

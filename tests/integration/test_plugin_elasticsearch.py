@@ -118,3 +118,19 @@ def test_a_query_without_tokens_matches_nothing_on_elasticsearch(es_node_url, es
     status, body = raw_search(es_node_url, es_scifact["stats"], json.dumps({"query": nail(text)}).encode())
     assert status == 200, body
     assert body["hits"]["hits"] == []
+
+
+def test_plugin_status_on_elasticsearch_names_the_zip_and_the_nodes(es_node_url):
+    """`nail-os server start --engine elasticsearch` built the zip and installed it: the node reports it."""
+    from click.testing import CliRunner
+
+    from nail_os.cli.main import main
+
+    result = CliRunner().invoke(main, ["--url", es_node_url, "plugin", "status", "--engine", "elasticsearch",
+                                       "--cluster"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["elasticsearch_version"] == "8.19.21"
+    assert info["zip"].endswith(".zip") and "nail-es-plugin-" in info["zip"]
+    assert info["install_command"] == f"bin/elasticsearch-plugin install file://{info['zip']}"
+    assert info["cluster"]["with_plugin"] == info["cluster"]["nodes"] == ["node-0"]
