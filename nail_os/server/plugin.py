@@ -10,8 +10,11 @@ Maven, install it into a copy of the local node.
 The assembled distribution (`assemble.py`) is shared by every node of this machine and never changed: the
 plugin goes into a copy of it (hard links, so it costs no disk), made once under a lock and renamed into
 place, like the assembly itself. `pom.xml` is the one place that names the plugin's and OpenSearch's versions.
-Models reach the node as files: `install_models` copies a model's tokenizer.json and query_weights.json into
-`<node config>/nail/models/<name>/`, where the plugin reads them.
+Models reach an OpenSearch node through the plugin's REST API: `nail-os server start` uploads the shipped
+models once the cluster is healthy (`upload_shipped_models`), so every node answers with them. Elasticsearch
+has no such API in this plugin: `install_models` copies a model's tokenizer.json and query_weights.json into
+`<node config>/nail/models/<name>/`, where its plugin reads them (and `install_plugin` does so for a user's
+own OpenSearch folder).
 """
 
 from __future__ import annotations
@@ -287,13 +290,41 @@ def install_plugin(engine_home: Path, jdk: Jdk, zip_path: Path | None = None,
 MODELS_PATH = "/_plugins/nail/models"
 
 
-def upload_model(client: Any, name: str, model_dir: Path) -> dict[str, Any]:
-    """PUT a model folder's tokenizer.json and query_weights.json to the cluster as `name`: every node's `nail`
-    query can then use `"model": name`. Replaces an earlier upload of that name in one step."""
+def model_body(model_dir: Path) -> dict[str, Any]:
+    """The body of `PUT _plugins/nail/models/<name>`: a model folder's tokenizer.json and query_weights.json."""
     body: dict[str, Any] = {"tokenizer": json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))}
     if (model_dir / "query_weights.json").is_file():
         body["query_weights"] = json.loads((model_dir / "query_weights.json").read_text(encoding="utf-8"))
-    return client.transport.perform_request("PUT", f"{MODELS_PATH}/{name}", body=body)
+    return body
+
+
+def upload_model(client: Any, name: str, model_dir: Path) -> dict[str, Any]:
+    """PUT a model folder's tokenizer.json and query_weights.json to the cluster as `name`: every node's `nail`
+    query can then use `"model": name`. Replaces an earlier upload of that name in one step."""
+    return client.transport.perform_request("PUT", f"{MODELS_PATH}/{name}", body=model_body(model_dir))
+
+
+def upload_shipped_models(url: str, model_dirs: Iterable[Path] | None = None, timeout: float = 120.0) -> list[str]:
+    """PUT each shipped model to the local cluster at `url` under its folder name, with urllib (the server
+    package does not import opensearch-py). Raises ServerError with the node's answer when one is refused."""
+    import urllib.error
+    import urllib.request
+
+    names = []
+    for model_dir in shipped_models() if model_dirs is None else model_dirs:
+        request = urllib.request.Request(f"{url}{MODELS_PATH}/{model_dir.name}", method="PUT",
+                                         data=json.dumps(model_body(model_dir)).encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310 (our own loopback URL)
+                pass
+        except urllib.error.HTTPError as exc:
+            raise ServerError(f"uploading model {model_dir.name} to {url}{MODELS_PATH} failed with HTTP {exc.code}: "
+                              f"{exc.read()[:1000].decode(errors='replace')}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise ServerError(f"uploading model {model_dir.name} to {url}{MODELS_PATH} failed: {exc}") from None
+        names.append(model_dir.name)
+    return names
 
 
 def list_models(client: Any) -> list[str]:

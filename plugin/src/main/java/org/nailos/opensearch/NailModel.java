@@ -151,13 +151,37 @@ public final class NailModel {
         return new NailModel(model.tokenizer, Collections.unmodifiableMap(weights), model.specialIds);
     }
 
-    @SuppressWarnings("unchecked")
+    /**
+     * The tokenizer of a {@code tokenizers} tokenizer.json; IllegalArgumentException (a 400 through REST), never a
+     * ClassCastException or NullPointerException (a 500), when its layout is not that of a BERT WordPiece one.
+     */
     static NailModel fromTokenizerJson(Map<String, Object> json, Map<Integer, Double> weights, String source) {
+        try {
+            return parseTokenizerJson(json, weights, source);
+        } catch (ClassCastException | NullPointerException | ArithmeticException e) {
+            throw new IllegalArgumentException(source + ": tokenizer.json does not have the layout the `tokenizers` "
+                + "package writes for a BERT WordPiece tokenizer (" + e.getMessage() + ")");
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static NailModel parseTokenizerJson(Map<String, Object> json, Map<Integer, Double> weights,
+                                                String source) {
         Map<String, Object> model = section(json, "model", "WordPiece", source);
         Map<String, Object> normalizer = section(json, "normalizer", "BertNormalizer", source);
         section(json, "pre_tokenizer", "BertPreTokenizer", source);
+        if (!(model.get("vocab") instanceof Map<?, ?> rawVocab) || rawVocab.isEmpty()) {
+            throw new IllegalArgumentException(source + ": [model][vocab] must be a non-empty object of token: id");
+        }
         Map<String, Integer> vocab = new HashMap<>();
-        ((Map<String, Object>) model.get("vocab")).forEach((tok, id) -> vocab.put(tok, ((Number) id).intValue()));
+        ((Map<String, Object>) rawVocab).forEach((tok, id) -> {
+            if (!(id instanceof Integer || id instanceof Long) || ((Number) id).longValue() < 0
+                || ((Number) id).longValue() > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException(source + ": [model][vocab] gives token [" + tok + "] the id ["
+                    + id + "]; ids must be integers >= 0");
+            }
+            vocab.put(tok, ((Number) id).intValue());
+        });
         Map<String, Integer> added = new HashMap<>();
         Map<String, Integer> all = new HashMap<>(vocab);
         Object addedList = json.get("added_tokens");
