@@ -59,8 +59,9 @@ class QueryOptions:
     # "index": IDF over the searched index's own documents where it keeps token statistics (nail_os.statistics),
     # the model's query_weights.json otherwise; "model": always the model's.
     query_weights: Literal["index", "model"] = "index"
-    # Send the text in one `nail` clause, tokenized and weighted inside the node by the nail plugin (plugin/),
-    # instead of one clause per token; `model` names the model there (a folder under config/nail/models/).
+    # Send the text in one `nail` clause, tokenized and weighted inside the node by the nail plugin (plugin/ on
+    # OpenSearch, plugin/elasticsearch/ on Elasticsearch), instead of one clause per token; `model` names the
+    # model there (uploaded, or a folder under config/nail/models/; Elasticsearch reads folders only).
     server_side: bool = False
     model: str = SHIPPED
 
@@ -74,8 +75,6 @@ class QueryOptions:
             raise QueryError(f"query_weights {self.query_weights!r} is not 'index' or 'model'")
         if self.max_clauses < 1:
             raise QueryError(f"max_clauses must be ≥ 1, got {self.max_clauses}")
-        if self.server_side and self.engine != "opensearch":
-            raise QueryError(f"server_side needs the nail plugin, which runs on OpenSearch, not {self.engine}")
         if self.server_side and self.on_too_many == "refuse":
             raise QueryError("server_side always prunes a query over max_clauses tokens (the node tokenizes it); "
                              "use on_too_many='prune' or build the query on the client")

@@ -58,7 +58,7 @@ def query_options(f: Callable[..., Any]) -> Callable[..., Any]:
         query_weights_option,
         click.option("--server-side", is_flag=True,
                      help="Send the text in one `nail` query that the nail plugin tokenizes and weights inside "
-                          "OpenSearch (nail-os plugin install), instead of one clause per token."),
+                          "OpenSearch or Elasticsearch (nail-os plugin install), instead of one clause per token."),
         nail_field_option,
         model_option,
     ]):

@@ -1,4 +1,5 @@
-"""`nail-os plugin build|install|status`: the nail OpenSearch plugin (see `nail_os.server.plugin`)."""
+"""`nail-os plugin build|install|status`: the nail plugin for OpenSearch or Elasticsearch (see
+`nail_os.server.plugin`)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import click
 
 from nail_os.cli.server import _ServerGroup
 
+engine_option = click.option("--engine", type=click.Choice(["opensearch", "elasticsearch"]), default="opensearch",
+                             show_default=True, help="Which engine's plugin (Elasticsearch: plugin/elasticsearch/).")
+
 
 @click.group(cls=_ServerGroup)
 def plugin() -> None:
-    """The nail plugin: plain-text `nail` queries, tokenized and weighted inside OpenSearch.
+    """The nail plugin: plain-text `nail` queries, tokenized and weighted inside OpenSearch or Elasticsearch.
 
-    `nail-os server start` builds and installs it into the local node by itself.
+    `nail-os server start` (--engine elasticsearch too) builds and installs it into the local node by itself.
 
     \b
     Example:
@@ -23,25 +27,28 @@ def plugin() -> None:
 
 
 @plugin.command()
-def build() -> None:
+@engine_option
+def build(engine: str) -> None:
     """Build the plugin zip with mvn (cached by version and source hash) and print its path.
 
     \b
     Example:
-      nail-os plugin build
+      nail-os plugin build --engine elasticsearch
     """
     from nail_os.server.java import select_release
-    from nail_os.server.plugin import build_plugin
+    from nail_os.server.plugin import build_plugin, plugin_source
 
-    _, jdk = select_release()
-    click.echo(str(build_plugin(jdk, show_progress=True)))
+    _, jdk = select_release(engine=engine)
+    click.echo(str(build_plugin(jdk, plugin_source(engine=engine), show_progress=True)))
 
 
 @plugin.command()
-@click.option("--opensearch-home", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
-              help="An OpenSearch folder on this machine: run its bin/opensearch-plugin and copy the shipped "
-                   "models into its config/nail/models/ [default: the kit's local node].")
-def install(opensearch_home: Path | None) -> None:
+@click.option("--opensearch-home", "--elasticsearch-home", "engine_home", default=None,
+              type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="An OpenSearch (Elasticsearch) folder on this machine: run its bin/<engine>-plugin and copy the "
+                   "shipped models into its config/nail/models/ [default: the kit's local node].")
+@engine_option
+def install(engine_home: Path | None, engine: str) -> None:
     """Install the plugin, then print the zip and the command that installs it on other machines' nodes.
 
     \b
@@ -52,28 +59,30 @@ def install(opensearch_home: Path | None) -> None:
     from nail_os.server.java import select_release
     from nail_os.server.plugin import build_plugin, install_plugin, plugin_source, with_plugin
 
-    release, jdk = select_release()
-    zip_path = build_plugin(jdk, show_progress=True)
-    if opensearch_home:
-        install_plugin(opensearch_home, jdk, zip_path)
-        click.echo(f"installed into {opensearch_home}; restart its node", err=True)
+    release, jdk = select_release(engine=engine)
+    source = plugin_source(engine=engine)
+    zip_path = build_plugin(jdk, source, show_progress=True)
+    if engine_home:
+        install_plugin(engine_home, jdk, zip_path, engine=engine)
+        click.echo(f"installed into {engine_home}; restart its node", err=True)
     else:
-        source = plugin_source()
-        if source.opensearch_version != release.version:
-            raise click.ClickException(f"the plugin is built for OpenSearch {source.opensearch_version}; the local "
+        if source.engine_version != release.version:
+            raise click.ClickException(f"the plugin is built for {engine} {source.engine_version}; the local "
                                        f"node runs {release.version}")
-        folder = with_plugin(assemble(release, jdk, show_progress=True), release.version, jdk, show_progress=True)
+        folder = with_plugin(assemble(release, jdk, show_progress=True), release.version, jdk, show_progress=True,
+                             engine=engine)
         click.echo(f"installed into {folder}; `nail-os server start` runs it", err=True)
     click.echo(str(zip_path))
-    click.echo(f"elsewhere: bin/opensearch-plugin install file://{zip_path}   (then copy tokenizer.json and "
+    click.echo(f"elsewhere: bin/{engine}-plugin install file://{zip_path}   (then copy tokenizer.json and "
                f"query_weights.json of each model to config/nail/models/<name>/ on every node)", err=True)
 
 
 @plugin.command()
 @click.option("--cluster", is_flag=True, help="Also ask the cluster (--url) which nodes run the plugin.")
+@engine_option
 @click.pass_context
-def status(ctx: click.Context, cluster: bool) -> None:
-    """Print, as JSON, the plugin's version, the OpenSearch version it targets, its zip and local installs.
+def status(ctx: click.Context, cluster: bool, engine: str) -> None:
+    """Print, as JSON, the plugin's version, the engine version it targets, its zip and local installs.
 
     \b
     Example:
@@ -81,7 +90,7 @@ def status(ctx: click.Context, cluster: bool) -> None:
     """
     from nail_os.server.plugin import PLUGIN_NAME, plugin_status
 
-    info = plugin_status()
+    info = plugin_status(engine=engine)
     if cluster:
         from nail_os.cli.options import client_from
 

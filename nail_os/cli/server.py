@@ -58,7 +58,7 @@ def server() -> None:
 @_engine_option
 @click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for health yellow/green.")
 @click.option("--plugin/--no-plugin", default=True, show_default=True,
-              help="Run OpenSearch with the nail plugin (built with mvn on first use) and the shipped models.")
+              help="Run the node with the nail plugin (built with mvn on first use) and the shipped models.")
 def start(version: str | None, port: int, heap: str | None, data_dir: Path | None, nodes: int,
           engine: Literal["opensearch", "elasticsearch"], timeout: float, plugin: bool) -> None:
     """Start the local node (detached) and print its URL once it is healthy; a no-op if it already runs.

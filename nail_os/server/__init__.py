@@ -71,9 +71,10 @@ def start(version: str | None = None, *, port: int = DEFAULT_PORT, heap: str | N
         show_progress: print assembly and start-up steps to stderr.
         settings: extra opensearch.yml settings for every node (static ones such as
             `{"thread_pool.write.queue_size": 1}`), written on this start.
-        plugin: run OpenSearch with the nail plugin (the `nail` query; built with mvn and installed into a
-            copy of the node on first use, the shipped models copied into each node's config). Where it cannot
-            be built, the node starts without it and says so on stderr.
+        plugin: run the nail plugin (the `nail` query; built with mvn and installed into a copy of the node on
+            first use). On OpenSearch the shipped models are uploaded through its REST API once the cluster is
+            healthy; on Elasticsearch they are copied into each node's config. Where it cannot be built, the
+            node starts without it and says so on stderr.
 
     A cluster already running on `data_dir` is left as it is and its URL returned. Raises ServerError with
     the last log lines when the node does not start.

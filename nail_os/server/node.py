@@ -46,7 +46,7 @@ from nail_os.server.config import (
 )
 from nail_os.server.errors import ServerError
 from nail_os.server.java import Jdk, select_release
-from nail_os.server.plugin import PLUGIN_NAME, install_models, shipped_models, with_plugin
+from nail_os.server.plugin import PLUGIN_NAME, install_models, shipped_models, upload_shipped_models, with_plugin
 from nail_os.server.releases import OPENSEARCH, Distribution, distribution
 
 NODE_USER = "nail-os"
@@ -361,8 +361,9 @@ def start_cluster(version: str | None = None, port: int = DEFAULT_PORT, heap: st
                   engine: str = "opensearch", plugin: bool = True) -> str:
     """Start `nodes` local nodes of `engine` on `data_dir` and return the URL once the cluster is healthy.
 
-    `plugin`: run OpenSearch with the nail plugin (built and installed into a copy of the node on first use)
-    and the shipped models in each node's config, where the plugin targets this version and can be built.
+    `plugin`: run the nail plugin (built and installed into a copy of the node on first use), where it targets
+    this version and can be built; the shipped models are uploaded through its REST API once the cluster is
+    healthy (OpenSearch), or copied into each node's config/nail/models/ (Elasticsearch).
     """
     dist = distribution(engine)
     data_dir = (data_dir or default_data_dir(dist.engine)).absolute()
@@ -380,13 +381,14 @@ def start_cluster(version: str | None = None, port: int = DEFAULT_PORT, heap: st
     _check_ports(specs)
     release, jdk = select_release(version, engine=dist.engine)
     install = assemble(release, jdk, show_progress=show_progress)
-    if plugin and dist.engine == "opensearch":
-        install = with_plugin(install, release.version, jdk, show_progress)
+    if plugin:
+        install = with_plugin(install, release.version, jdk, show_progress, engine=dist.engine)
     user = node_user()
     data_dir.mkdir(parents=True, exist_ok=True)
+    with_nail = (install / "plugins" / PLUGIN_NAME).is_dir()
     for spec in specs:
         _prepare_node(spec, specs, install, heap, settings, dist)
-        if (install / "plugins" / PLUGIN_NAME).is_dir():
+        if with_nail and dist.engine == "elasticsearch":  # its plugin reads model folders only
             install_models(spec.config_dir, shipped_models())
     if user:
         for path, what in ((install / "bin" / dist.launcher, f"the {dist.product} install"),
@@ -415,6 +417,13 @@ def start_cluster(version: str | None = None, port: int = DEFAULT_PORT, heap: st
         raise
     elapsed = time.monotonic() - started
     _say(show_progress, f"{dist.product} {release.version} healthy at {url} after {elapsed:.0f} s")
+    if with_nail and dist.engine == "opensearch":
+        # Through the plugin's REST API, as a user uploads a model: one upload reaches every node.
+        try:
+            names = upload_shipped_models(url)
+            _say(show_progress, f"uploaded model(s) {', '.join(names)} for the nail query")
+        except ServerError as exc:  # the node runs; `nail` queries naming the model will say it is unknown
+            print(f"nail-os: {exc}", file=sys.stderr, flush=True)
     return url
 
 

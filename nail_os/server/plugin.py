@@ -1,14 +1,20 @@
-"""The nail OpenSearch plugin (`plugin/`): build its zip with Maven, install it into a copy of the local node.
+"""The nail plugin (`plugin/` for OpenSearch, `plugin/elasticsearch/` for Elasticsearch 8): build its zip with
+Maven, install it into a copy of the local node.
 
     <home>/plugin/build-<hash>/                      a copy of plugin/ that mvn builds in (target/ stays there)
     <home>/plugin/nail-os-plugin-<version>-<hash>.zip  the built zip, cached by plugin version + source hash
     <home>/opensearch/<os version>-nail-plugin-<version>-<hash>/   the assembled node plus plugins/nail/
+    <home>/plugin/nail-es-plugin-<version>-<hash>.zip, <home>/elasticsearch/<es version>-nail-plugin-...: the same
+        for Elasticsearch, whose module compiles the OpenSearch plugin's engine-free files (tokenizer, models)
 
 The assembled distribution (`assemble.py`) is shared by every node of this machine and never changed: the
 plugin goes into a copy of it (hard links, so it costs no disk), made once under a lock and renamed into
 place, like the assembly itself. `pom.xml` is the one place that names the plugin's and OpenSearch's versions.
-Models reach the node as files: `install_models` copies a model's tokenizer.json and query_weights.json into
-`<node config>/nail/models/<name>/`, where the plugin reads them.
+Models reach an OpenSearch node through the plugin's REST API: `nail-os server start` uploads the shipped
+models once the cluster is healthy (`upload_shipped_models`), so every node answers with them. Elasticsearch
+has no such API in this plugin: `install_models` copies a model's tokenizer.json and query_weights.json into
+`<node config>/nail/models/<name>/`, where its plugin reads them (and `install_plugin` does so for a user's
+own OpenSearch folder).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from nail_os.server.java import Jdk
 # The source tree beside the package in a checkout (`pip install -e .`, CI); a wheel does not carry it.
 PLUGIN_SOURCE = Path(__file__).resolve().parents[2] / "plugin"
 PLUGIN_NAME = "nail"  # plugin-descriptor.properties `name`: the folder under plugins/
+# Each engine's Maven module, under PLUGIN_SOURCE, and the pom property naming the engine version it targets.
+ENGINE_MODULES = {"opensearch": ".", "elasticsearch": "elasticsearch"}
 MODEL_FILES = ("tokenizer.json", "query_weights.json")
 _POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
 
@@ -41,35 +49,54 @@ _POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
 class PluginSource:
     """The plugin sources, with the versions their pom.xml pins and a hash of what a build reads."""
 
-    root: Path
+    root: Path  # the plugin/ tree (the Elasticsearch module lives inside it and reads its src/main)
     version: str
-    opensearch_version: str
+    engine_version: str  # the only OpenSearch / Elasticsearch version the zip loads into
     java_release: int
-    digest: str  # first 12 hex of a SHA-1 over pom.xml and src/main
+    digest: str  # first 12 hex of a SHA-1 over the pom.xml and src/main folders a build reads
+    engine: str = "opensearch"
+    artifact: str = "nail-os-plugin"  # pom artifactId: the zip is target/<artifact>-<version>.zip
+
+    @property
+    def opensearch_version(self) -> str:
+        return self.engine_version
+
+    @property
+    def module(self) -> Path:
+        """The folder mvn runs in."""
+        return self.root / ENGINE_MODULES[self.engine]
 
     @property
     def zip_name(self) -> str:
-        return f"nail-os-plugin-{self.version}-{self.digest}.zip"
+        return f"{self.artifact}-{self.version}-{self.digest}.zip"
 
 
-def plugin_source(root: Path | None = None) -> PluginSource:
-    """Read `root`/pom.xml (default: the checkout's plugin/) for versions, and hash the build's inputs."""
+def plugin_source(root: Path | None = None, engine: str = "opensearch") -> PluginSource:
+    """Read the pom.xml of `engine`'s module under `root` (default: the checkout's plugin/) for versions, and
+    hash the build's inputs."""
     root = root or PLUGIN_SOURCE
-    pom = root / "pom.xml"
+    if engine not in ENGINE_MODULES:
+        raise ServerError(f"no nail plugin for engine {engine!r}; there is one for: {', '.join(ENGINE_MODULES)}")
+    module = root / ENGINE_MODULES[engine]
+    pom = module / "pom.xml"
     if not pom.is_file():
-        raise ServerError(f"no plugin sources at {root}: the plugin is built from a nail-os checkout "
+        raise ServerError(f"no plugin sources at {module}: the plugin is built from a nail-os checkout "
                           f"(git clone, then pip install -e .)")
     tree = ET.parse(pom).getroot()
     version = tree.findtext("m:version", namespaces=_POM_NS)
+    artifact = tree.findtext("m:artifactId", namespaces=_POM_NS)
     props = tree.find("m:properties", _POM_NS)
-    os_version = props.findtext("m:opensearch.version", namespaces=_POM_NS) if props is not None else None
+    key = f"{engine}.version"
+    engine_version = props.findtext(f"m:{key}", namespaces=_POM_NS) if props is not None else None
     java = props.findtext("m:java.release", namespaces=_POM_NS) if props is not None else None
-    if not version or not os_version or not java:
-        raise ServerError(f"{pom}: <version>, <opensearch.version> and <java.release> must all be set")
+    if not version or not artifact or not engine_version or not java:
+        raise ServerError(f"{pom}: <artifactId>, <version>, <{key}> and <java.release> must all be set")
     digest = hashlib.sha1()
-    for path in [pom, *sorted(p for p in (root / "src" / "main").rglob("*") if p.is_file())]:
+    inputs = {pom, *(p for p in (module / "src" / "main").rglob("*") if p.is_file()),
+              *(p for p in (root / "src" / "main").rglob("*") if p.is_file())}  # shared sources, for Elasticsearch
+    for path in sorted(inputs):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return PluginSource(root, version, os_version, int(java), digest.hexdigest()[:12])
+    return PluginSource(root, version, engine_version, int(java), digest.hexdigest()[:12], engine, artifact)
 
 
 def _say(show_progress: bool, message: str) -> None:
@@ -101,12 +128,14 @@ def build_plugin(jdk: Jdk, source: PluginSource | None = None, home: Path | None
         build = out_dir / f"build-{source.digest}"
         shutil.rmtree(build, ignore_errors=True)
         shutil.copytree(source.root, build, ignore=shutil.ignore_patterns("target"))
-        _say(show_progress, f"building the nail plugin {source.version} with mvn (first run only)")
+        _say(show_progress, f"building the nail plugin {source.version} for {source.engine} with mvn (first run "
+                            f"only)")
         started = time.monotonic()
+        module = build / ENGINE_MODULES[source.engine]
         # Tests run in the test suite (tests/integration/test_plugin.py), not on every build.
-        run_mvn(["-DskipTests", "package"], home / "maven", jdk, f"the nail plugin ({build})", cwd=build,
+        run_mvn(["-DskipTests", "package"], home / "maven", jdk, f"the nail plugin ({module})", cwd=module,
                 compile_with_jdk=True)
-        built = build / "target" / f"nail-os-plugin-{source.version}.zip"
+        built = module / "target" / f"{source.artifact}-{source.version}.zip"
         if not built.is_file():
             raise ServerError(f"mvn reported success but {built} is missing")
         partial = target.with_name(target.name + f".partial-{os.getpid()}")
@@ -162,17 +191,18 @@ def install_into_copy(install: Path, zip_path: Path, source: PluginSource, show_
     return dest
 
 
-def with_plugin(install: Path, opensearch_version: str, jdk: Jdk, show_progress: bool = False) -> Path:
+def with_plugin(install: Path, engine_version: str, jdk: Jdk, show_progress: bool = False,
+                engine: str = "opensearch") -> Path:
     """The node folder to run: `install` plus the plugin, or `install` itself (with a note on stderr) when
     the plugin does not target this version or cannot be built here."""
     try:
-        source = plugin_source()
+        source = plugin_source(engine=engine)
     except ServerError as exc:
         _say(show_progress, f"nail-os: running without the nail plugin: {exc}")
         return install
-    if source.opensearch_version != opensearch_version:
-        _say(show_progress, f"nail-os: the nail plugin is built for OpenSearch {source.opensearch_version}, not "
-                            f"{opensearch_version}; this node runs without it")
+    if source.engine_version != engine_version:
+        _say(show_progress, f"nail-os: the nail plugin is built for {engine} {source.engine_version}, not "
+                            f"{engine_version}; this node runs without it")
         return install
     try:
         return install_into_copy(install, build_plugin(jdk, source, show_progress=show_progress), source,
@@ -206,48 +236,52 @@ def shipped_models() -> list[Path]:
         else []
 
 
-def plugin_status(home: Path | None = None) -> dict[str, object]:
+def plugin_status(home: Path | None = None, engine: str = "opensearch") -> dict[str, object]:
     """What `nail-os plugin status` prints: source versions, the cached zip (if built), installed copies."""
     home = home or nail_home()
-    info: dict[str, object] = {"source": str(PLUGIN_SOURCE), "version": None, "opensearch_version": None,
-                               "zip": None, "installed": []}
+    info: dict[str, object] = {"engine": engine, "source": str(PLUGIN_SOURCE), "version": None,
+                               f"{engine}_version": None, "zip": None, "installed": []}
     try:
-        source = plugin_source()
+        source = plugin_source(engine=engine)
     except ServerError as exc:
         info["error"] = str(exc)
         return info
     zip_path = home / "plugin" / source.zip_name
-    info.update(version=source.version, opensearch_version=source.opensearch_version, digest=source.digest,
-                zip=str(zip_path) if zip_path.is_file() else None,
-                install_command=f"bin/opensearch-plugin install file://{zip_path}")
-    engine_dir = home / "opensearch"
+    info.update({"source": str(source.module), "version": source.version, f"{engine}_version": source.engine_version,
+                 "digest": source.digest, "zip": str(zip_path) if zip_path.is_file() else None,
+                 "install_command": f"bin/{engine}-plugin install file://{zip_path}"})
+    engine_dir = home / engine
     info["installed"] = sorted(str(p) for p in engine_dir.glob(f"*-nail-plugin-{source.version}-{source.digest}")
                                if (p / MARKER).is_file()) if engine_dir.is_dir() else []
     return info
 
 
-def install_plugin(opensearch_home: Path, jdk: Jdk, zip_path: Path | None = None,
-                   model_dirs: Iterable[Path] | None = None) -> Path:
-    """Install the plugin into an OpenSearch folder of this machine with its own `bin/opensearch-plugin`, and
-    copy `model_dirs` (default: the shipped models) into its config/nail/models/. Returns the zip installed.
+def install_plugin(engine_home: Path, jdk: Jdk, zip_path: Path | None = None,
+                   model_dirs: Iterable[Path] | None = None, engine: str = "opensearch") -> Path:
+    """Install the plugin into an OpenSearch (Elasticsearch) folder of this machine with its own
+    `bin/opensearch-plugin` (`bin/elasticsearch-plugin`), and copy `model_dirs` (default: the shipped models) into
+    its config/nail/models/. Returns the zip installed.
 
     For a cluster on other machines, copy the zip there and run the command `plugin_status()` prints.
     """
     import subprocess
 
-    tool = opensearch_home / "bin" / "opensearch-plugin"
+    from nail_os.server.releases import distribution
+
+    dist = distribution(engine)
+    tool = engine_home / "bin" / f"{engine}-plugin"
     if not tool.is_file():
-        raise ServerError(f"{tool} does not exist: --opensearch-home must be an OpenSearch folder (with bin/)")
-    zip_path = zip_path or build_plugin(jdk)
-    env = {**os.environ, "OPENSEARCH_JAVA_HOME": str(jdk.home)}
-    if (opensearch_home / "plugins" / PLUGIN_NAME).exists():  # replace an older build
+        raise ServerError(f"{tool} does not exist: --{engine}-home must be an {dist.product} folder (with bin/)")
+    zip_path = zip_path or build_plugin(jdk, plugin_source(engine=engine))
+    env = {**os.environ, dist.java_home_var: str(jdk.home)}
+    if (engine_home / "plugins" / PLUGIN_NAME).exists():  # replace an older build
         subprocess.run([str(tool), "remove", PLUGIN_NAME], env=env, capture_output=True, text=True, check=False)
     out = subprocess.run([str(tool), "install", "--batch", f"file://{zip_path}"], env=env, capture_output=True,
                          text=True, check=False)
     if out.returncode != 0:
         raise ServerError(f"{tool} install file://{zip_path} failed (exit {out.returncode}):\n"
                           f"{(out.stdout + out.stderr).strip()[-2000:]}")
-    install_models(opensearch_home / "config", shipped_models() if model_dirs is None else model_dirs)
+    install_models(engine_home / "config", shipped_models() if model_dirs is None else model_dirs)
     return zip_path
 
 
@@ -256,13 +290,41 @@ def install_plugin(opensearch_home: Path, jdk: Jdk, zip_path: Path | None = None
 MODELS_PATH = "/_plugins/nail/models"
 
 
-def upload_model(client: Any, name: str, model_dir: Path) -> dict[str, Any]:
-    """PUT a model folder's tokenizer.json and query_weights.json to the cluster as `name`: every node's `nail`
-    query can then use `"model": name`. Replaces an earlier upload of that name in one step."""
+def model_body(model_dir: Path) -> dict[str, Any]:
+    """The body of `PUT _plugins/nail/models/<name>`: a model folder's tokenizer.json and query_weights.json."""
     body: dict[str, Any] = {"tokenizer": json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))}
     if (model_dir / "query_weights.json").is_file():
         body["query_weights"] = json.loads((model_dir / "query_weights.json").read_text(encoding="utf-8"))
-    return client.transport.perform_request("PUT", f"{MODELS_PATH}/{name}", body=body)
+    return body
+
+
+def upload_model(client: Any, name: str, model_dir: Path) -> dict[str, Any]:
+    """PUT a model folder's tokenizer.json and query_weights.json to the cluster as `name`: every node's `nail`
+    query can then use `"model": name`. Replaces an earlier upload of that name in one step."""
+    return client.transport.perform_request("PUT", f"{MODELS_PATH}/{name}", body=model_body(model_dir))
+
+
+def upload_shipped_models(url: str, model_dirs: Iterable[Path] | None = None, timeout: float = 120.0) -> list[str]:
+    """PUT each shipped model to the local cluster at `url` under its folder name, with urllib (the server
+    package does not import opensearch-py). Raises ServerError with the node's answer when one is refused."""
+    import urllib.error
+    import urllib.request
+
+    names = []
+    for model_dir in shipped_models() if model_dirs is None else model_dirs:
+        request = urllib.request.Request(f"{url}{MODELS_PATH}/{model_dir.name}", method="PUT",
+                                         data=json.dumps(model_body(model_dir)).encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310 (our own loopback URL)
+                pass
+        except urllib.error.HTTPError as exc:
+            raise ServerError(f"uploading model {model_dir.name} to {url}{MODELS_PATH} failed with HTTP {exc.code}: "
+                              f"{exc.read()[:1000].decode(errors='replace')}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise ServerError(f"uploading model {model_dir.name} to {url}{MODELS_PATH} failed: {exc}") from None
+        names.append(model_dir.name)
+    return names
 
 
 def list_models(client: Any) -> list[str]:

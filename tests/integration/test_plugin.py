@@ -235,6 +235,17 @@ def test_invalid_utf8_is_a_400(node_url, scifact_indices):
     payload = b'{"query": {"nail": {"field": "nail", "model": "nail-minilm", "query": "vitamin \xff\xfe d"}}}'
     status, body = raw_search(node_url, names["stats"], payload)
     assert status == 400, body
+    assert "Invalid UTF-8 start byte 0xff" in json.dumps(body), body
+
+
+def test_invalid_utf8_in_a_model_upload_is_a_400(node_url):
+    request = urllib.request.Request(f"{node_url}/_plugins/nail/models/test-bad-utf8", method="PUT",
+                                     data=b'{"tokenizer": {"model": "\xff\xfe"}}',
+                                     headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=60)  # noqa: S310 (the test node)
+    assert refused.value.code == 400
+    assert "Invalid UTF-8" in refused.value.read().decode(errors="replace")
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\u0000\u0007\u001f", "[CLS] [SEP]", "\u200b\u0301", "\U0001f600"])
@@ -280,6 +291,14 @@ def test_opensearch_plugin_tool_installs_the_zip(node_url):
     assert models
 
 
+def test_server_start_uploaded_the_shipped_model(client, node_url):
+    """`nail-os server start` PUT the shipped model through _plugins/nail/models (no model folder on the node),
+    so the `nail` query of every other test here reads the uploaded copy."""
+    from nail_os.server.plugin import list_models
+
+    assert MODEL in list_models(client)
+
+
 def test_plugin_status_names_the_nodes_that_run_it(node_url):
     from click.testing import CliRunner
 
@@ -306,7 +325,7 @@ def raw(url: str, method: str, path: str, body: Any = None) -> tuple[int, dict[s
 
 
 def test_upload_replace_and_delete_a_model(client, node_url, data, scifact_indices, shipped):
-    """An uploaded model answers like the same model in config/nail/models/; a replacement is seen by the next
+    """A second upload of the shipped model answers like the first (server start's); a replacement is seen by the next
     query; a deleted one is an unknown model (400)."""
     from nail_os.server.plugin import delete_model, list_models, upload_model
 
@@ -338,6 +357,65 @@ def test_upload_replace_and_delete_a_model(client, node_url, data, scifact_indic
     assert status == 400 and f"unknown model [{name}]" in json.dumps(body)
 
 
+def test_queries_during_uploads_see_the_old_or_the_new_model_never_half(client, node_url, scifact_indices):
+    """Four threads query a model while it is replaced four times, alternating its query weights between x1 and
+    x2: every answer is a 200 whose scores are all x1 or all x2 of the first answer's (a half-written model would
+    mix them), the answers after an upload returned see it, and both versions are seen along the way."""
+    import threading
+
+    index = scifact_indices["plain"]
+    name = "test-concurrent-minilm"
+    model_dir = resolve_model_dir(MODEL)
+    tokenizer = json.loads((model_dir / "tokenizer.json").read_text())
+    weights = json.loads((model_dir / "query_weights.json").read_text())
+
+    def put(factor: float) -> None:
+        status, answer = raw(node_url, "PUT", f"/_plugins/nail/models/{name}", {
+            "tokenizer": tokenizer, "query_weights": {k: factor * v for k, v in weights.items()}})
+        assert status == 200, answer
+
+    payload = json.dumps({"query": nail("vitamin d and bone loss in older women", model=name), "size": 10}).encode()
+
+    def scores() -> tuple[int, dict[str, float]]:
+        status, body = raw_search(node_url, index, payload)
+        return status, {h["_id"]: h["_score"] for h in body.get("hits", {}).get("hits", [])} if status == 200 else body
+
+    put(1.0)
+    status, base = scores()
+    assert status == 200 and len(base) == 10
+    answers: list[tuple[int, Any]] = []
+    stop = threading.Event()
+
+    def query_until_stopped() -> None:
+        while not stop.is_set():
+            answers.append(scores())
+
+    threads = [threading.Thread(target=query_until_stopped) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for factor in (2.0, 1.0, 2.0, 1.0, 2.0):
+            put(factor)
+            status, after = scores()  # an answer after the upload sees it
+            assert status == 200 and after == pytest.approx({d: factor * v for d, v in base.items()}, rel=1e-5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        delete = raw(node_url, "DELETE", f"/_plugins/nail/models/{name}")
+    assert delete[0] == 200, delete
+    assert len(answers) >= 20, len(answers)
+    failed = [a for a in answers if a[0] != 200]
+    assert not failed, f"{len(failed)} of {len(answers)} queries failed, e.g. {failed[:2]}"
+    seen = set()
+    for _, hits in answers:
+        assert hits.keys() == base.keys(), hits
+        ratios = {round(v / base[d], 4) for d, v in hits.items()}
+        assert ratios in ({1.0}, {2.0}), f"scores of a half-old, half-new model: ratios {ratios}"
+        seen |= ratios
+    assert seen == {1.0, 2.0}
+
+
 @pytest.mark.parametrize(("body", "reason"), [
     ({"query_weights": {}}, "needs \\\"tokenizer\\\""),
     ({"tokenizer": {"model": {"type": "BPE"}}}, "must be of type WordPiece"),
@@ -355,6 +433,47 @@ def test_a_model_that_cannot_work_is_refused_with_a_400(node_url, body, reason):
     assert status == 400, answer
     assert reason in json.dumps(answer), answer
     assert raw(node_url, "GET", "/_plugins/nail/models/test-bad-model")[0] in (400, 404)
+
+
+def shipped_tokenizer_json() -> dict[str, Any]:
+    return json.loads((resolve_model_dir(MODEL) / "tokenizer.json").read_text())
+
+
+@pytest.mark.parametrize(("mutate", "reason"), [
+    (lambda t: t["model"].pop("vocab"), "[model][vocab] must be a non-empty object of token: id"),
+    (lambda t: t["model"].update(vocab=["[UNK]", "a"]), "[model][vocab] must be a non-empty object of token: id"),
+    (lambda t: t["model"]["vocab"].update(vitamin="x"), "gives token [vitamin] the id [x]"),
+    (lambda t: t["model"]["vocab"].update(vitamin=-3), "gives token [vitamin] the id [-3]"),
+    (lambda t: t["model"].update(unk_token="[NOPE]"), "unk_token [[NOPE]] is not in the vocabulary"),
+    (lambda t: t["added_tokens"].append({"content": 5, "id": 1}), "does not have the layout"),
+    (lambda t: t["added_tokens"].append({"content": "[NEW]"}), "does not have the layout"),
+    (lambda t: t["normalizer"].update(strip_accents="yes"), "does not have the layout"),
+])
+def test_a_malformed_tokenizer_upload_is_a_400_that_names_it(node_url, mutate, reason):
+    """tokenizer.json bodies that are JSON but not a WordPiece tokenizer's layout: a 400 naming the part."""
+    tokenizer = shipped_tokenizer_json()
+    mutate(tokenizer)
+    status, answer = raw(node_url, "PUT", "/_plugins/nail/models/test-bad-tokenizer", {"tokenizer": tokenizer})
+    assert status == 400, answer
+    assert reason in json.dumps(answer), answer
+
+
+@pytest.mark.parametrize(("weights", "reason"), [
+    ({"abc": 1.0}, 'query weight entry [abc] is not \\"token id\\": number'),
+    ({"5": "heavy"}, 'query weight entry [5] is not \\"token id\\": number'),
+    ({"5": None}, 'query weight entry [5] is not \\"token id\\": number'),
+    ({"5": float("inf")}, "must be a finite number > 0"),
+    ([1.0, 2.0], "optionally \\\"query_weights\\\" (an object of token id: weight)"),
+])
+def test_query_weights_that_disagree_with_the_vocabulary_are_a_400(node_url, weights, reason):
+    body = json.dumps({"tokenizer": shipped_tokenizer_json(), "query_weights": weights}).replace("Infinity", "1e999")
+    request = urllib.request.Request(f"{node_url}/_plugins/nail/models/test-bad-weights", method="PUT",
+                                     data=body.encode(), headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=60)  # noqa: S310 (the test node)
+    answer = refused.value.read().decode()
+    assert refused.value.code == 400, answer
+    assert reason in answer, answer
 
 
 def test_a_bad_model_name_is_a_400(node_url):

@@ -140,7 +140,12 @@ def test_server_side_hybrid_weights_both_parts_and_shares_the_budget():
     assert nail["nail"]["boost"] == 2.0 and nail["nail"]["max_clauses"] == 50
 
 
-@pytest.mark.parametrize("options", [dict(engine="elasticsearch"), dict(on_too_many="refuse"), dict(named=True)])
+def test_server_side_runs_on_elasticsearch_too():
+    body = build_query("vitamin d", None, QueryOptions(mode="nail", server_side=True, engine="elasticsearch"))
+    assert body["query"]["nail"]["query"] == "vitamin d"
+
+
+@pytest.mark.parametrize("options", [dict(on_too_many="refuse"), dict(named=True)])
 def test_server_side_refuses_what_the_plugin_cannot_do(options):
     with pytest.raises(QueryError, match="server_side"):
         QueryOptions(server_side=True, **options)

@@ -23,12 +23,14 @@ public final class ModelRegistry {
     private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
 
     private final Path root;
+    private final NailModel.JsonParser json;
     private final Map<String, Cached> cache = new ConcurrentHashMap<>();
 
     private record Cached(FileTime tokenizerTime, FileTime weightsTime, NailModel model) {}
 
-    public ModelRegistry(Path root) {
+    public ModelRegistry(Path root, NailModel.JsonParser json) {
         this.root = root;
+        this.json = json;
     }
 
     public Path root() {
@@ -65,7 +67,7 @@ public final class ModelRegistry {
             return cached.model;
         }
         try {
-            NailModel model = NailModel.load(dir);
+            NailModel model = NailModel.load(dir, json);
             cache.put(name, new Cached(tokTime, weightsTime, model));
             return model;
         } catch (IOException e) {

@@ -1,12 +1,7 @@
 package org.nailos.opensearch;
 
-import org.opensearch.common.xcontent.json.JsonXContent;
-import org.opensearch.core.xcontent.DeprecationHandler;
-import org.opensearch.core.xcontent.NamedXContentRegistry;
-import org.opensearch.core.xcontent.XContentParser;
-
 import java.io.IOException;
-import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -21,8 +16,18 @@ import java.util.Set;
 /**
  * A model's query side, as {@code nail_os.tokens.Tokenizer} reads it: {@code tokenizer.json} and the optional
  * {@code query_weights.json} ({@code {"token id": weight}}; a token missing from it weighs 1.0).
+ *
+ * <p>Shared with the Elasticsearch plugin ({@code plugin/elasticsearch/}), which compiles this file, BertTokenizer
+ * and ModelRegistry into its own jar: so nothing here imports OpenSearch. JSON is parsed by the engine's own
+ * parser, passed in as a {@link JsonParser}.
  */
 public final class NailModel {
+
+    /** Text to a JSON object: OpenSearch's or Elasticsearch's XContent parser (neither is on the other's node). */
+    @FunctionalInterface
+    public interface JsonParser {
+        Map<String, Object> parse(String text) throws IOException;
+    }
 
     public static final String TOKENIZER_FILE = "tokenizer.json";
     public static final String QUERY_WEIGHTS_FILE = "query_weights.json";
@@ -97,21 +102,22 @@ public final class NailModel {
     }
 
     /** Loads {@code dir/tokenizer.json} and, if present, {@code dir/query_weights.json}. */
-    public static NailModel load(Path dir) throws IOException {
-        Map<String, Object> json = readJson(dir.resolve(TOKENIZER_FILE));
+    public static NailModel load(Path dir, JsonParser json) throws IOException {
         Path weightsFile = dir.resolve(QUERY_WEIGHTS_FILE);
-        Map<String, Object> rawWeights = Files.isRegularFile(weightsFile) ? readJson(weightsFile) : Map.of();
-        return fromJson(json, rawWeights, dir.toString());
+        return fromJsonText(Files.readString(dir.resolve(TOKENIZER_FILE), StandardCharsets.UTF_8),
+            Files.isRegularFile(weightsFile) ? Files.readString(weightsFile, StandardCharsets.UTF_8) : null,
+            dir.toString(), json);
     }
 
     /** A model from the texts of its tokenizer.json and query_weights.json (null or empty: no weights). */
-    public static NailModel fromJsonText(String tokenizerJson, String weightsJson, String source) throws IOException {
+    public static NailModel fromJsonText(String tokenizerJson, String weightsJson, String source, JsonParser json)
+        throws IOException {
         if (tokenizerJson == null || tokenizerJson.isBlank()) {
             throw new IllegalArgumentException(source + ": no tokenizer");
         }
         Map<String, Object> weights = weightsJson == null || weightsJson.isBlank() ? Map.of()
-            : SystemModels.parseJson(weightsJson);
-        return fromJson(SystemModels.parseJson(tokenizerJson), weights, source);
+            : json.parse(weightsJson);
+        return fromJson(json.parse(tokenizerJson), weights, source);
     }
 
     /**
@@ -145,13 +151,37 @@ public final class NailModel {
         return new NailModel(model.tokenizer, Collections.unmodifiableMap(weights), model.specialIds);
     }
 
-    @SuppressWarnings("unchecked")
+    /**
+     * The tokenizer of a {@code tokenizers} tokenizer.json; IllegalArgumentException (a 400 through REST), never a
+     * ClassCastException or NullPointerException (a 500), when its layout is not that of a BERT WordPiece one.
+     */
     static NailModel fromTokenizerJson(Map<String, Object> json, Map<Integer, Double> weights, String source) {
+        try {
+            return parseTokenizerJson(json, weights, source);
+        } catch (ClassCastException | NullPointerException | ArithmeticException e) {
+            throw new IllegalArgumentException(source + ": tokenizer.json does not have the layout the `tokenizers` "
+                + "package writes for a BERT WordPiece tokenizer (" + e.getMessage() + ")");
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static NailModel parseTokenizerJson(Map<String, Object> json, Map<Integer, Double> weights,
+                                                String source) {
         Map<String, Object> model = section(json, "model", "WordPiece", source);
         Map<String, Object> normalizer = section(json, "normalizer", "BertNormalizer", source);
         section(json, "pre_tokenizer", "BertPreTokenizer", source);
+        if (!(model.get("vocab") instanceof Map<?, ?> rawVocab) || rawVocab.isEmpty()) {
+            throw new IllegalArgumentException(source + ": [model][vocab] must be a non-empty object of token: id");
+        }
         Map<String, Integer> vocab = new HashMap<>();
-        ((Map<String, Object>) model.get("vocab")).forEach((tok, id) -> vocab.put(tok, ((Number) id).intValue()));
+        ((Map<String, Object>) rawVocab).forEach((tok, id) -> {
+            if (!(id instanceof Integer || id instanceof Long) || ((Number) id).longValue() < 0
+                || ((Number) id).longValue() > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException(source + ": [model][vocab] gives token [" + tok + "] the id ["
+                    + id + "]; ids must be integers >= 0");
+            }
+            vocab.put(tok, ((Number) id).intValue());
+        });
         Map<String, Integer> added = new HashMap<>();
         Map<String, Integer> all = new HashMap<>(vocab);
         Object addedList = json.get("added_tokens");
@@ -200,13 +230,5 @@ public final class NailModel {
     private static String str(Map<String, Object> map, String key, String fallback) {
         Object v = map.get(key);
         return v == null ? fallback : v.toString();
-    }
-
-    static Map<String, Object> readJson(Path file) throws IOException {
-        try (InputStream in = Files.newInputStream(file);
-             XContentParser parser = JsonXContent.jsonXContent.createParser(NamedXContentRegistry.EMPTY,
-                 DeprecationHandler.THROW_UNSUPPORTED_OPERATION, in)) {
-            return parser.map();
-        }
     }
 }

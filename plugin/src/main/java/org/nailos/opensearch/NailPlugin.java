@@ -29,7 +29,7 @@ public class NailPlugin extends Plugin implements SearchPlugin, SystemIndexPlugi
     private final SystemModels uploaded = new SystemModels();
 
     public NailPlugin(Settings settings, Path configPath) {
-        this.models = new ModelRegistry(configPath.resolve("nail").resolve("models"));
+        this.models = new ModelRegistry(configPath.resolve("nail").resolve("models"), SystemModels::parseJson);
     }
 
     @Override

@@ -66,7 +66,7 @@ public final class SystemModels {
     private static NailModel parse(GetResponse doc, String name) throws IOException {
         Map<String, Object> source = doc.getSourceAsMap();
         return NailModel.fromJsonText((String) source.get(TOKENIZER), (String) source.get(QUERY_WEIGHTS),
-            "model [" + name + "] in " + INDEX);
+            "model [" + name + "] in " + INDEX, SystemModels::parseJson);
     }
 
     static IllegalArgumentException unknown(String name) {

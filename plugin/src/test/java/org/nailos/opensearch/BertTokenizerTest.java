@@ -30,7 +30,7 @@ public class BertTokenizerTest {
 
     @BeforeClass
     public static void load() throws Exception {
-        model = NailModel.load(MODEL_DIR);
+        model = NailModel.load(MODEL_DIR, SystemModels::parseJson);
     }
 
     private List<String> tokens(String text) {

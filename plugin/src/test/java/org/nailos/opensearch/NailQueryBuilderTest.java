@@ -21,7 +21,8 @@ import static org.junit.Assert.assertTrue;
 public class NailQueryBuilderTest {
 
     // A registry over the folder holding the shipped model: its sub-folder nail-minilm is a model.
-    static final ModelRegistry MODELS = new ModelRegistry(BertTokenizerTest.MODEL_DIR.toAbsolutePath().getParent());
+    static final ModelRegistry MODELS = new ModelRegistry(BertTokenizerTest.MODEL_DIR.toAbsolutePath().getParent(),
+        SystemModels::parseJson);
 
     static NailQueryBuilder parse(String json) throws IOException {
         try (XContentParser p = JsonXContent.jsonXContent.createParser(NamedXContentRegistry.EMPTY,
