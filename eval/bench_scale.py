@@ -71,6 +71,9 @@ def load_corpus(features_dir: Path, tokenizer: Tokenizer) -> list[Record]:
     """Every passage with its features, ids prefixed by the corpus (test corpora share numeric ids)."""
     records: list[Record] = []
     for corpus, stem in CORPORA:
+        if not (features_dir / f"{stem}.jsonl").is_file():
+            print(f"{stem}: no features in {features_dir}, left out", flush=True)
+            continue
         features: dict[str, dict[str, float]] = {}
         with open(features_dir / f"{stem}.jsonl", encoding="utf-8") as handle:
             for line in handle:
@@ -163,7 +166,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--features", type=Path, default=CACHE / "scale", help="encode_scale.sh's JSONL folder")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="real sizes, ascending")
-    parser.add_argument("--resampled", type=int, default=0, help="then grow to this size by resampling")
+    parser.add_argument("--resampled", type=int, default=0,
+                        help="then grow to this size (sizes past the real corpus are always resampled)")
     args = parser.parse_args()
     tokenizer = Tokenizer.from_model_dir(resolve_model_dir("nail-minilm"))
     os_client = client()
@@ -171,26 +175,34 @@ def main() -> None:
     records = load_corpus(args.features, tokenizer)
     random.Random(0).shuffle(records)
     queries = sample_queries()
-    sizes = [min(int(s), len(records)) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",")] + ([args.resampled] if args.resampled else [])
     os_client.indices.delete(index=INDEX, ignore_unavailable=True)
     create_index(os_client, INDEX)
     os_client.indices.put_settings(index=INDEX, body={"index": {"refresh_interval": "-1"}})
-    points, done = [], 0
+    points: list[dict[str, Any]] = []
+    done = 0
     for size in sizes:
         started = time.monotonic()
-        grow(os_client, iter(records[done:size]), tokenizer, size - done)
-        points.append(measure(os_client, f"real {size:,}", queries, tokenizer, time.monotonic() - started))
+        if size <= len(records):
+            grow(os_client, iter(records[done:size]), tokenizer, size - done)
+            label = f"real {size:,}"
+        else:  # past the real corpus: copies of real passages, drawn with replacement, ids renamed
+            real = min(done, len(records))
+            if real < len(records):
+                grow(os_client, iter(records[real:]), tokenizer, len(records) - real)
+                done = len(records)
+            grow(os_client, renamed(records, size - done, size, f"r{size}-"), tokenizer, size - done)
+            label = f"resampled {size:,}"
+        points.append(measure(os_client, label, queries, tokenizer, time.monotonic() - started))
         done = size
         write(points, env, len(records))
-    if args.resampled > done:
-        started = time.monotonic()
-        grow(os_client, renamed(records, args.resampled - done, 1, "r"), tokenizer, args.resampled - done)
-        points.append(measure(os_client, f"resampled {args.resampled:,}", queries, tokenizer,
-                              time.monotonic() - started))
-        # The check: the largest real size rebuilt from a third of the real passages plus resampled copies.
-        check = sizes[-1]
+    real_sizes = [s for s in sizes if s <= len(records)]
+    if sizes[-1] > len(records) and real_sizes:
+        # The check: the largest real size rebuilt from a third of its passages plus resampled copies of them.
+        check = real_sizes[-1]
         os_client.indices.delete(index=INDEX)
         create_index(os_client, INDEX)
+        os_client.indices.put_settings(index=INDEX, body={"index": {"refresh_interval": "-1"}})
         started = time.monotonic()
         base = records[: check // 3]
         grow(os_client, iter(base), tokenizer, len(base))

@@ -7,6 +7,7 @@
 # (`nail-os encode`: read, tokenize, encode, top-k, write). The JSONL goes out xz'd in 15 MB parts,
 # /tmp/nail/scale/scale.tar.xz.partNN, which later calls bring back a few at a time.
 # Usage (after launch.sh): setsid nohup bash eval/train/encode_scale.sh > /tmp/nail/scale.log 2>&1 &
+# (TESTS=0: only the Debian text, when the test corpora were encoded elsewhere)
 set -euo pipefail
 ROOT=/tmp/nail
 MODEL=${MODEL:-/tmp/nail-carry/nail-minilm}
@@ -26,7 +27,7 @@ for f in $ROOT/data/debian-text/*.jsonl.gz; do
   encode "$f" "debian-text-$(basename "$f" .jsonl.gz)" --top-k-per-token 2
 done
 encode $ROOT/data/debian-descriptions debian-descriptions --top-k-per-token 2
-for ds in scifact nfcorpus cranfield cacm medline; do encode $ROOT/data/$ds $ds; done
+[ "${TESTS:-1}" = 1 ] && for ds in scifact nfcorpus cranfield cacm medline; do encode $ROOT/data/$ds $ds; done
 nvidia-smi --query-gpu=name --format=csv,noheader
 tar cf - -C $ROOT scale/*.jsonl | xz -T8 -6 | split -b 15m -d - $OUT_DIR/scale.tar.xz.part
 ls -la $OUT_DIR
