@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nail_os.corpus import CorpusError, Record, parse_line
+from nail_os.corpus import CorpusError, Record, beir_file, parse_line
 from nail_os.encoders import MissingExtraError
 
 # Lines per block (the unit of a resume and of a retry) when not given: encode_corpus's chunk (BATCHES_PER_CHUNK
@@ -104,9 +104,7 @@ def corpus_file(spec: str | Path) -> Path:
     """The JSONL file a corpus spec names (a BEIR folder's corpus.jsonl), as `read_corpus` resolves it."""
     path = Path(spec)
     if path.is_dir():
-        path = path / "corpus.jsonl"
-        if not path.is_file():
-            raise CorpusError(f"{spec}: a BEIR folder needs corpus.jsonl, found none")
+        path = beir_file(path, "corpus.jsonl")
     if not path.is_file():
         raise CorpusError(f"{spec}: --ray reads a JSONL file or a BEIR folder (not an ir_datasets id)")
     if path.suffix == ".gz":
