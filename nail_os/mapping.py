@@ -1,4 +1,4 @@
-"""The index body from `mappings/*.json`; creating an index; adding the NAIL field to an existing one.
+"""The index body from `nail_os/mappings/*.json`; creating an index; adding the NAIL field to an existing one.
 
 The body is read by name from the installed package (`nail_os.mappings`), never from the working
 directory. The NAIL field name is a placeholder in the JSON so that one body serves any field name.
@@ -26,7 +26,7 @@ class MappingError(NailOSError, RuntimeError):
 
 
 def load_body(name: str = "nail") -> dict[str, Any]:
-    """The JSON body `mappings/<name>.json`, as shipped with the package."""
+    """The JSON body `nail_os/mappings/<name>.json`, as shipped with the package."""
     resource = files("nail_os.mappings") / f"{name}.json"
     if not resource.is_file():
         known = sorted(p.name[:-5] for p in files("nail_os.mappings").iterdir() if p.name.endswith(".json"))

@@ -141,7 +141,7 @@ def vector_query(nail_field: str, vector: dict[str, float]) -> dict[str, Any]:
 
 
 def adapt_index_body(client: Any, body: dict[str, Any]) -> dict[str, Any]:
-    """`mappings/nail.json` for Elasticsearch: the `rank_features` NAIL field becomes `sparse_vector`.
+    """`nail_os/mappings/nail.json` for Elasticsearch: the `rank_features` NAIL field becomes `sparse_vector`.
 
     The `english` analyzer lives in the analysis-common module, which Elasticsearch's integ-test distribution
     (the local node) lacks: there the text fields fall back to `standard`, with a warning, so BM25 and the
