@@ -16,6 +16,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -66,7 +67,7 @@ class Logger:
 
     def __call__(self, message: str) -> None:
         line = f"[{time.time() - self.start:7.1f}s] {message}"
-        print(line, flush=True)
+        print(line, file=sys.stderr, flush=True)  # stdout stays free for what a caller pipes on
         self.text.write(line + "\n")
         self.text.flush()
 
@@ -339,10 +340,11 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
         datasets[name] = ds
     log(f"device {device}; data {data_dir}: " + ", ".join(f"{n} {len(d.doc_ids)} docs" for n, d in datasets.items()))
 
-    # Debian synopses held out of stage 2 for model selection ("debian-descriptions/heldout").
+    # Train queries of one corpus (Debian synopses by default) held out of stage 2 for model selection
+    # ("<heldout_corpus>/heldout" in dev_sets).
     heldout: list[str] = []
-    if "debian-descriptions" in datasets:
-        deb = datasets["debian-descriptions"]
+    if cfg.heldout_corpus in datasets:
+        deb = datasets[cfg.heldout_corpus]
         qids = sorted(deb.qrels.get("train", {}))
         random.Random(HELDOUT_SEED).shuffle(qids)
         heldout = qids[: cfg.debian_heldout]
@@ -522,7 +524,7 @@ def provenance(cfg: TrainConfig) -> dict[str, list[str]]:
 
 
 def _mean_table(test: dict[str, dict[str, dict[str, float]]]) -> dict[str, float]:
-    """Mean nDCG@10 over test sets for each system (bm25, nail, hybrid@w)."""
+    """Mean nDCG@10 over test sets for each system (bm25, nail, fused@w)."""
     systems = sorted({s for per in test.values() for s in per})
     return {s: float(np.mean([per[s]["nDCG@10"] for per in test.values() if s in per])) for s in systems}
 
