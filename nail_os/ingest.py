@@ -42,7 +42,7 @@ from nail_os.cache import cache_dir
 from nail_os.corpus import Record
 from nail_os.documents import DocumentError, check_record, document_json, nail_features, to_document
 from nail_os.encoders import SparseEncoder
-from nail_os.engines import engine_of
+from nail_os.engines import Client, engine_of
 from nail_os.errors import NailOSError
 from nail_os.mapping import DEFAULT_NAIL_FIELD, check_nail_field, ensure_tokens_field
 from nail_os.statistics import document_tokens, tokens_field
@@ -163,7 +163,7 @@ class Ingester:
 
     def __init__(
         self,
-        client: Any,
+        client: Client,
         options: IngestOptions,
         *,
         encoder: SparseEncoder | None = None,
@@ -523,7 +523,7 @@ def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
 
 
 def ingest(
-    client: Any,
+    client: Client,
     records: Iterable[Record],
     options: IngestOptions,
     *,
@@ -544,7 +544,7 @@ def ingest(
 
 
 def streaming_ingest(
-    client: Any,
+    client: Client,
     records: Iterable[Record],
     options: IngestOptions,
     *,
@@ -593,7 +593,7 @@ class LazyEncoder:
 
 
 def ingest_source(
-    client: Any,
+    client: Client,
     source: str,
     options: IngestOptions,
     *,
