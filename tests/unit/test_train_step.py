@@ -10,9 +10,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from nail_os.train.batches import stage2_batches  # noqa: E402
 from nail_os.train.config import TrainConfig, TrainConfigError  # noqa: E402
 from nail_os.train.data import Pair, Stage2Query  # noqa: E402
-from nail_os.train.loop import Trainer, stage2_batches  # noqa: E402
+from nail_os.train.loop import Trainer  # noqa: E402
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "vitamin", "bone", "density", "coffee", "sleep", "heart",
          "rate", "cancer", "risk", "diet", "fiber", "the", "of", "and", "in"]
