@@ -12,9 +12,11 @@ appends the block's number to `manifest.jsonl` once its result is back; a resume
 redoes the others whole. A task that dies (a worker or a node lost) is retried by Ray Data.
 
 Lines are parsed by `nail_os.corpus.parse_line` and documents checked, encoded and sent by the same code as
-the single-process commands, so the features, the index and the rejects file's lines are the same. One
-difference in `ingest`: a duplicate id is caught within its block only (across blocks, whichever copy is sent
-last stays; `encode` drops later copies when it joins the parts).
+the single-process commands, so the features, the index and the rejects file's lines are the same. Duplicate
+ids across blocks: `ingest` first runs a light pass (CPU tasks: parse and check, no model) that gives each
+block the ids an earlier block took, so its later copies are rejected as `nail-os ingest` rejects them; the
+driver keeps one 8-byte key per document for it, as `nail-os ingest` does. `encode` drops later copies when it
+joins the parts.
 
 Ray is an optional dependency (`pip install 'nail-os[ray]'`), imported only when a run starts; the corpus
 file must be readable at the same path on every node (a shared file system).
@@ -149,12 +151,40 @@ def _scalar(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value  # numpy scalars -> int, str
 
 
+def _block_of(batch: dict[str, Any]) -> Block:
+    return Block(**{name: _scalar(batch[name][0]) for name in Block.__dataclass_fields__})
+
+
+def _taken_ids(batch: dict[str, Any], options: Any) -> dict[str, Any]:
+    """The duplicate pass (a CPU task, `ingest` only): the `id_key`s of the block's records that would take their
+    id in `nail-os ingest` (those that pass `input_problem`), concatenated in input order."""
+    from nail_os.ingest import id_key, input_problem
+
+    block = _block_of(batch)
+    keys = [id_key(r.doc_id) for r in read_block(block)
+            if r.doc_id is not None and input_problem(r, options, has_encoder=True) is None]
+    # Hex: Ray Data may hand a bytes column back as a numpy "S" array, which drops trailing zero bytes.
+    return {"number": [block.number], "keys": [b"".join(keys).hex()]}
+
+
+def taken_earlier(keys_by_block: dict[int, bytes]) -> dict[int, bytes]:
+    """For each block, the keys of its ids that a block before it took already (8 bytes each): in one whole run
+    those records are duplicates. Only the blocks' own ids travel back, not every earlier id."""
+    seen: set[bytes] = set()
+    earlier: dict[int, bytes] = {}
+    for number in sorted(keys_by_block):
+        keys = {keys_by_block[number][i : i + 8] for i in range(0, len(keys_by_block[number]), 8)}
+        earlier[number] = b"".join(sorted(keys & seen))
+        seen |= keys
+    return earlier
+
+
 def _tokenize_block(batch: dict[str, Any], tokenizer_json: str, read_limit: int) -> dict[str, Any]:
     """Stage 1 (a CPU task): one block's records and the token ids of the texts the model is to read, in input
     order (the encoder sorts by length stably, so this order makes its batches)."""
     from nail_os.model.nail import document_tokenizer
 
-    block = Block(**{name: _scalar(batch[name][0]) for name in Block.__dataclass_fields__})
+    block = _block_of(batch)
     records = list(read_block(block))
     seen: set[str] = set()
     todo: list[str] = []
@@ -164,7 +194,8 @@ def _tokenize_block(batch: dict[str, Any], tokenizer_json: str, read_limit: int)
         seen.add(r.doc_id or "")
     ids = [e.ids for e in document_tokenizer(tokenizer_json, read_limit).encode_batch(todo)] if todo else []
     # One pickled cell: Ray Data would turn Python lists into (ragged) numpy arrays and Records into dicts.
-    return {"number": [block.number], "payload": [pickle.dumps((records, todo, ids))]}
+    payload = (records, todo, ids, bytes.fromhex(str(batch["taken"][0])))
+    return {"number": [block.number], "payload": [pickle.dumps(payload)]}
 
 
 class _Cached:
@@ -198,11 +229,11 @@ class _BlockWorker:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         number = int(batch["number"][0])
-        records, texts, ids = pickle.loads(batch["payload"][0])
+        records, texts, ids, taken = pickle.loads(batch["payload"][0])
         features = self.encoder.encode_token_ids(ids, batch_size=self.job["batch_size"])
         known = dict(zip(texts, features, strict=True))
         done = self._write(number, records, known) if self.job["mode"] == "encode" else \
-            self._ingest(number, records, known)
+            self._ingest(number, records, known, taken)
         return {"number": [number], "result": [json.dumps(done)]}
 
     def _write(self, number: int, records: list[Record], known: dict[str, dict[str, float]]) -> dict[str, Any]:
@@ -225,17 +256,20 @@ class _BlockWorker:
         _write_atomic(Path(self.job["parts"]) / f"part-{number:06d}.jsonl", "".join(lines))
         return result
 
-    def _ingest(self, number: int, records: list[Record], known: dict[str, dict[str, float]]) -> dict[str, Any]:
-        """The block through `nail_os.ingest.ingest`: the same checks, bulk retries and rejects lines."""
+    def _ingest(self, number: int, records: list[Record], known: dict[str, dict[str, float]], taken: bytes
+                ) -> dict[str, Any]:
+        """The block through `nail_os.ingest.Ingester`: the same checks, bulk retries and rejects lines; the ids
+        earlier blocks took (`taken`, see `taken_earlier`) count as seen."""
         from dataclasses import replace
 
-        from nail_os.ingest import ingest
+        from nail_os.ingest import Ingester
 
         options = replace(self.job["options"], resume=False, state_path=None, refresh=False,
                           rejects_path=Path(self.job["rejects"]) / f"{number:06d}.jsonl")
         options.rejects_path.unlink(missing_ok=True)  # a redone block rewrites its rejects
-        report = ingest(self.client, records, options, encoder=_Cached(self.encoder, known),
-                        tokenizer=self.encoder.tokenizer, show_progress=False)
+        seen = (taken[i : i + 8] for i in range(0, len(taken), 8))
+        report = Ingester(self.client, options, encoder=_Cached(self.encoder, known),
+                          tokenizer=self.encoder.tokenizer, seen_ids=seen).run(records, show_progress=False)
         return {"written": report.indexed, "rejected": report.rejected, "retries": report.retries,
                 "truncated": report.truncated, "reasons": report.reasons}
 
@@ -401,7 +435,9 @@ def _run(model: str, corpus: str | Path, state: Path, plan: dict[str, Any], job:
             probe = load_model(resolve_model_dir(model), device="cpu", **encoder_options)
             context = ray.data.DataContext.get_current()
             context.enable_progress_bars = False
-            dataset = ray.data.from_items([asdict(b) for b in todo], override_num_blocks=len(todo))
+            taken = _taken_by_earlier_blocks(ray, blocks, job["options"]) if job["mode"] == "ingest" else {}
+            items = [{**asdict(b), "taken": taken.get(b.number, b"").hex()} for b in todo]
+            dataset = ray.data.from_items(items, override_num_blocks=len(todo))
             dataset = dataset.map_batches(
                 _tokenize_block, batch_size=1, batch_format="numpy", num_cpus=1,
                 fn_kwargs={"tokenizer_json": probe.tokenizer.hf.to_str(), "read_limit": probe.read_limit})
@@ -425,6 +461,13 @@ def _run(model: str, corpus: str | Path, state: Path, plan: dict[str, Any], job:
                 ray.shutdown()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _taken_by_earlier_blocks(ray: Any, blocks: list[Block], options: Any) -> dict[int, bytes]:
+    """The duplicate pass over every block (finished ones too: their ids are taken), then `taken_earlier`."""
+    dataset = ray.data.from_items([asdict(b) for b in blocks], override_num_blocks=len(blocks)).map_batches(
+        _taken_ids, batch_size=1, batch_format="numpy", num_cpus=1, fn_kwargs={"options": options})
+    return taken_earlier({int(row["number"]): bytes.fromhex(str(row["keys"])) for row in _rows(dataset)})
 
 
 def _rows(dataset: Any) -> Iterator[dict[str, Any]]:

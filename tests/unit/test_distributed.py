@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from nail_os.cli.main import main
 from nail_os.corpus import read_jsonl
-from nail_os.distributed import RayOptions, encode_corpus_ray, plan_blocks, read_block
+from nail_os.distributed import RayOptions, encode_corpus_ray, plan_blocks, read_block, taken_earlier
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD = ROOT / "tests" / "data" / "bad_inputs" / "documents.jsonl"
@@ -61,6 +61,11 @@ def test_blocks_read_the_lines_that_read_jsonl_reads():
         blocks = plan_blocks(BAD, size)
         assert [(r.line, r.doc_id, r.error, r.raw) for b in blocks for r in read_block(b)] == whole
         assert sum(b.lines for b in blocks) == BAD.read_bytes().count(b"\n")
+
+
+def test_taken_earlier_gives_each_block_the_ids_an_earlier_block_took():
+    a, b, c = b"a" * 8, b"b" * 8, b"c\x00" * 4
+    assert taken_earlier({0: a + b, 1: c + a, 2: b + c}) == {0: b"", 1: a, 2: b + c}
 
 
 def test_ray_features_equal_the_single_process_ones(local_ray, corpus, tmp_path):
