@@ -1,4 +1,5 @@
-"""Documents in: BEIR folders, JSONL files (plain or .gz) and `ir_datasets` ids, read as a stream of records.
+"""Documents in: BEIR folders, JSONL files (plain or .gz), Parquet files and `ir_datasets` ids, as a stream of
+records.
 
 A bad line does not stop the stream: it comes out as a record with `error` set, naming the file and
 line, so ingest can write it to the rejects file and go on. Lines are decoded one at a time, so one
@@ -70,6 +71,8 @@ def read_corpus(spec: str | Path) -> Iterator[Record]:
     path = Path(spec)
     if path.is_dir():
         yield from read_jsonl(beir_file(path, "corpus.jsonl"))
+    elif path.is_file() and path.suffix == ".parquet":
+        yield from read_parquet(path)
     elif path.is_file():
         yield from read_jsonl(path)
     else:
@@ -83,6 +86,8 @@ def count_lines(spec: str | Path) -> int | None:
         path = beir_file(path, "corpus.jsonl")
     if not path.is_file():
         return None
+    if path.suffix == ".parquet":
+        return sum(parquet_row_groups(path))
     with _open_binary(path) as f:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
 
@@ -97,6 +102,51 @@ def read_jsonl(path: Path) -> Iterator[Record]:
             if not raw.strip():
                 continue
             yield parse_line(raw, source, number)
+
+
+# The Parquet columns a record is made of (the JSONL keys); other columns (embeddings, ...) are not read.
+PARQUET_COLUMNS = (*ID_KEYS, "title", *TEXT_KEYS, "features", "metadata")
+
+
+def _parquet_file(path: Path) -> Any:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise CorpusError(f"{path}: reading Parquet needs pyarrow: pip install pyarrow (it comes with "
+                          f"'nail-os[ray]')") from exc
+    return pq.ParquetFile(path)
+
+
+def parquet_row_groups(path: Path) -> list[int]:
+    """The rows of each row group of a Parquet file, from its footer (nothing else is read)."""
+    metadata = _parquet_file(path).metadata
+    return [metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)]
+
+
+def read_parquet(path: Path, start: int = 0, stop: int | None = None, source: str | None = None) -> Iterator[Record]:
+    """One record per row `start`..`stop` (0-based, end excluded) of a Parquet file, made as from a JSONL line
+    with those columns (`_id`|`id`, `title`, `text`, ...): the same checks, so the same errors. A record's
+    `line` is its row number, counted from 1; a `features` map column comes back as a dict.
+
+    Only the row groups that hold the range are read, each whole (a row group is Parquet's unit of reading):
+    `--ray` blocks are runs of whole row groups. `source` names the file in messages (default: `path`).
+    """
+    parquet = _parquet_file(path)
+    source = source or str(path)
+    columns = [c for c in parquet.schema_arrow.names if c in PARQUET_COLUMNS]
+    stop = parquet.metadata.num_rows if stop is None else stop
+    first = 0  # the row number of the current row group's first row
+    for group in range(parquet.num_row_groups):
+        size = parquet.metadata.row_group(group).num_rows
+        if first + size > start and first < stop:
+            rows = parquet.read_row_group(group, columns=columns).to_pylist()
+            for offset in range(max(start - first, 0), min(stop - first, size)):
+                obj = {k: v for k, v in rows[offset].items() if v is not None}
+                if isinstance(obj.get("features"), list):  # a map column: (key, value) pairs
+                    obj["features"] = dict(obj["features"])
+                number = first + offset + 1
+                yield record_from_object(obj, source, number, raw=json.dumps(obj, ensure_ascii=False, default=str))
+        first += size
 
 
 def _open_binary(path: Path) -> BinaryIO:
