@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from nail_os.engines import ENGINES, Endpoint, EngineName, load  # Endpoint: re-exported
+from nail_os.engines import ENGINES, Client, Endpoint, EngineName, load  # Endpoint: re-exported
 from nail_os.errors import NailOSError
 
 DEFAULT_URL = "http://127.0.0.1:9200"
@@ -101,7 +101,7 @@ def endpoint(config: ClusterConfig) -> Endpoint:
         verify_certs=https and config.verify_certs, timeout=config.timeout)
 
 
-def make_client(config: ClusterConfig | None = None, **kwargs: object) -> Any:
+def make_client(config: ClusterConfig | None = None, **kwargs: object) -> Client:
     """A client for `config` (default: `ClusterConfig.from_env()`): `opensearchpy.OpenSearch`, or
     `elasticsearch.Elasticsearch` when the cluster is Elasticsearch (or `config.engine` says so).
 
@@ -136,7 +136,7 @@ def _several_hosts(config: ClusterConfig) -> dict[str, Any]:
     return {"hosts": hosts, "max_retries": len(hosts)}
 
 
-def _detect(client: Any) -> EngineName | None:
+def _detect(client: Client) -> EngineName | None:
     from nail_os.engines.opensearch import detect
 
     return detect(client)

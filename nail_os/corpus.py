@@ -1,4 +1,5 @@
-"""Documents in: BEIR folders, JSONL files (plain or .gz) and `ir_datasets` ids, read as a stream of records.
+"""Documents in: BEIR folders, JSONL files (plain or .gz), Parquet files and `ir_datasets` ids, as a stream of
+records.
 
 A bad line does not stop the stream: it comes out as a record with `error` set, naming the file and
 line, so ingest can write it to the rejects file and go on. Lines are decoded one at a time, so one
@@ -8,6 +9,7 @@ line in the wrong encoding costs that line only.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -55,14 +57,22 @@ class Record:
         return f"{self.title} {self.text}".strip() if self.title else self.text.strip()
 
 
+def beir_file(folder: str | Path, name: str) -> Path:
+    """`folder/name`, or `folder/name.gz` where only the gzipped file is there (BEIR folders ship either)."""
+    folder = Path(folder)
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise CorpusError(f"{folder}: a BEIR folder needs {name} (or {name}.gz), found neither")
+
+
 def read_corpus(spec: str | Path) -> Iterator[Record]:
-    """Records from a BEIR folder (its corpus.jsonl), a JSONL file (.jsonl.gz too), or an ir_datasets id."""
+    """Records from a BEIR folder (its corpus.jsonl[.gz]), a JSONL file (.jsonl.gz too), or an ir_datasets id."""
     path = Path(spec)
     if path.is_dir():
-        corpus = path / "corpus.jsonl"
-        if not corpus.is_file():
-            raise CorpusError(f"{path}: a BEIR folder needs corpus.jsonl, found none")
-        yield from read_jsonl(corpus)
+        yield from read_jsonl(beir_file(path, "corpus.jsonl"))
+    elif path.is_file() and path.suffix == ".parquet":
+        yield from read_parquet(path)
     elif path.is_file():
         yield from read_jsonl(path)
     else:
@@ -72,9 +82,12 @@ def read_corpus(spec: str | Path) -> Iterator[Record]:
 def count_lines(spec: str | Path) -> int | None:
     """Lines of a corpus file or BEIR folder, for a progress total; None for an ir_datasets id."""
     path = Path(spec)
-    path = path / "corpus.jsonl" if path.is_dir() else path
+    if path.is_dir():
+        path = beir_file(path, "corpus.jsonl")
     if not path.is_file():
         return None
+    if path.suffix == ".parquet":
+        return sum(parquet_row_groups(path))
     with _open_binary(path) as f:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
 
@@ -89,6 +102,51 @@ def read_jsonl(path: Path) -> Iterator[Record]:
             if not raw.strip():
                 continue
             yield parse_line(raw, source, number)
+
+
+# The Parquet columns a record is made of (the JSONL keys); other columns (embeddings, ...) are not read.
+PARQUET_COLUMNS = (*ID_KEYS, "title", *TEXT_KEYS, "features", "metadata")
+
+
+def _parquet_file(path: Path) -> Any:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise CorpusError(f"{path}: reading Parquet needs pyarrow: pip install pyarrow (it comes with "
+                          f"'nail-os[ray]')") from exc
+    return pq.ParquetFile(path)
+
+
+def parquet_row_groups(path: Path) -> list[int]:
+    """The rows of each row group of a Parquet file, from its footer (nothing else is read)."""
+    metadata = _parquet_file(path).metadata
+    return [metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)]
+
+
+def read_parquet(path: Path, start: int = 0, stop: int | None = None, source: str | None = None) -> Iterator[Record]:
+    """One record per row `start`..`stop` (0-based, end excluded) of a Parquet file, made as from a JSONL line
+    with those columns (`_id`|`id`, `title`, `text`, ...): the same checks, so the same errors. A record's
+    `line` is its row number, counted from 1; a `features` map column comes back as a dict.
+
+    Only the row groups that hold the range are read, each whole (a row group is Parquet's unit of reading):
+    `--ray` blocks are runs of whole row groups. `source` names the file in messages (default: `path`).
+    """
+    parquet = _parquet_file(path)
+    source = source or str(path)
+    columns = [c for c in parquet.schema_arrow.names if c in PARQUET_COLUMNS]
+    stop = parquet.metadata.num_rows if stop is None else stop
+    first = 0  # the row number of the current row group's first row
+    for group in range(parquet.num_row_groups):
+        size = parquet.metadata.row_group(group).num_rows
+        if first + size > start and first < stop:
+            rows = parquet.read_row_group(group, columns=columns).to_pylist()
+            for offset in range(max(start - first, 0), min(stop - first, size)):
+                obj = {k: v for k, v in rows[offset].items() if v is not None}
+                if isinstance(obj.get("features"), list):  # a map column: (key, value) pairs
+                    obj["features"] = dict(obj["features"])
+                number = first + offset + 1
+                yield record_from_object(obj, source, number, raw=json.dumps(obj, ensure_ascii=False, default=str))
+        first += size
 
 
 def _open_binary(path: Path) -> BinaryIO:
@@ -183,30 +241,49 @@ def read_ir_dataset(dataset_id: str) -> Iterator[Record]:
         ) from exc
 
 
+def read_documents(path: str | Path) -> list[Record]:
+    """Every record of a BEIR folder's corpus or a JSONL(.gz) file, in file order, for readers that need all
+    of them (training): unlike `read_corpus`, a bad line raises, naming up to 20 of them, instead of flowing on."""
+    return _valid(read_corpus(path) if Path(path).is_dir() else read_jsonl(Path(path)), "documents")
+
+
 def read_queries(path: str | Path) -> dict[str, str]:
-    """`{query_id: text}` from a BEIR folder's queries.jsonl (or a queries JSONL file)."""
+    """`{query_id: text}` from a BEIR folder's queries.jsonl[.gz] (or a queries JSONL file)."""
     path = Path(path)
     if path.is_dir():
-        path = path / "queries.jsonl"
-    queries: dict[str, str] = {}
+        path = beir_file(path, "queries.jsonl")
+    return {str(record.doc_id): record.text for record in _valid(read_jsonl(path), "queries")}
+
+
+def _valid(records: Iterator[Record], what: str) -> list[Record]:
+    """All of `records`, or a CorpusError naming the bad ones (the first 20) once all were read."""
+    good: list[Record] = []
     errors: list[str] = []
-    for record in read_jsonl(path):
+    for record in records:
         if record.error:
             errors.append(f"{record.where} {record.error}")
         else:
-            queries[str(record.doc_id)] = record.text
+            good.append(record)
     if errors:
-        raise CorpusError("bad queries:\n" + "\n".join(errors[:20]))
-    return queries
+        raise CorpusError(f"bad {what}:\n" + "\n".join(errors[:20]))
+    return good
+
+
+def qrels_splits(folder: str | Path) -> list[str]:
+    """The splits a BEIR folder has judgements for (`qrels/<split>.tsv[.gz]`), sorted."""
+    qrels_dir = Path(folder) / "qrels"
+    names = qrels_dir.glob("*.tsv*") if qrels_dir.is_dir() else []
+    return sorted({p.name.split(".")[0] for p in names if p.name.endswith((".tsv", ".tsv.gz"))})
 
 
 def read_qrels(folder: str | Path, split: str = "test") -> dict[str, dict[str, int]]:
-    """`{query_id: {doc_id: relevance}}` from `qrels/<split>.tsv` (header `query-id corpus-id score`)."""
-    path = Path(folder) / "qrels" / f"{split}.tsv"
-    if not path.is_file():
-        raise CorpusError(f"{path}: no qrels for split {split!r}")
+    """`{query_id: {doc_id: relevance}}` from `qrels/<split>.tsv[.gz]` (header `query-id corpus-id score`)."""
+    try:
+        path = beir_file(Path(folder) / "qrels", f"{split}.tsv")
+    except CorpusError:
+        raise CorpusError(f"{Path(folder) / 'qrels' / split}.tsv: no qrels for split {split!r}") from None
     qrels: dict[str, dict[str, int]] = {}
-    with open(path, encoding="utf-8") as handle:
+    with _open_binary(path) as raw, io.TextIOWrapper(raw, encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             cols = line.rstrip("\n").split("\t")
             if number == 1 and cols[0] == "query-id":

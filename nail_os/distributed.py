@@ -1,7 +1,8 @@
 """Encoding and ingest spread over a Ray cluster with Ray Data: `nail-os encode --ray`, `nail-os ingest --ray`.
 
 The corpus file is cut into blocks of `block_size` lines (byte ranges found by one scan for newlines on the
-driver), and each block flows through two Ray Data stages:
+driver; for a Parquet file, whole row groups found in its footer), and each block flows through two Ray Data
+stages:
 
     block (path, byte range, first line) →read + tokenize, CPU tasks→ records + token ids
                                           →encode, one actor per GPU (or CPU actors)→ features JSONL part | bulk
@@ -12,12 +13,17 @@ appends the block's number to `manifest.jsonl` once its result is back; a resume
 redoes the others whole. A task that dies (a worker or a node lost) is retried by Ray Data.
 
 Lines are parsed by `nail_os.corpus.parse_line` and documents checked, encoded and sent by the same code as
-the single-process commands, so the features, the index and the rejects file's lines are the same. One
-difference in `ingest`: a duplicate id is caught within its block only (across blocks, whichever copy is sent
-last stays; `encode` drops later copies when it joins the parts).
+the single-process commands, so the features, the index and the rejects file's lines are the same. Duplicate
+ids across blocks: `ingest` first runs a light pass (CPU tasks: parse and check, no model) that gives each
+block the ids an earlier block took, so its later copies are rejected as `nail-os ingest` rejects them; the
+driver keeps one 8-byte key per document for it, as `nail-os ingest` does. `encode` drops later copies when it
+joins the parts.
 
 Ray is an optional dependency (`pip install 'nail-os[ray]'`), imported only when a run starts; the corpus
 file must be readable at the same path on every node (a shared file system).
+
+Over 400 lines because the plan, the stages and the driver share the `Block` and the manifest's format, and
+read best in the order a run takes them; the reading, encoding and sending they call live in their own modules.
 """
 
 from __future__ import annotations
@@ -34,8 +40,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nail_os.corpus import CorpusError, Record, parse_line
+from nail_os.corpus import CorpusError, Record, beir_file, parquet_row_groups, parse_line, read_parquet
 from nail_os.encoders import MissingExtraError
+from nail_os.errors import NailOSError
 
 # Lines per block (the unit of a resume and of a retry) when not given: encode_corpus's chunk (BATCHES_PER_CHUNK
 # batches) for `encode`, the bulk chunk for `ingest`. Blocks then batch the documents as the single-process
@@ -90,6 +97,10 @@ class RayReport:
         return self.output
 
 
+class RayDeviceError(NailOSError, RuntimeError):
+    """The run asks for GPUs the Ray cluster does not have."""
+
+
 def import_ray() -> Any:
     try:
         import ray
@@ -101,26 +112,38 @@ def import_ray() -> Any:
 
 # -- the plan: blocks of a corpus file ------------------------------------------------------------------------
 def corpus_file(spec: str | Path) -> Path:
-    """The JSONL file a corpus spec names (a BEIR folder's corpus.jsonl), as `read_corpus` resolves it."""
+    """The JSONL or Parquet file a corpus spec names (a BEIR folder's corpus.jsonl), as `read_corpus` resolves it."""
     path = Path(spec)
     if path.is_dir():
-        path = path / "corpus.jsonl"
-        if not path.is_file():
-            raise CorpusError(f"{spec}: a BEIR folder needs corpus.jsonl, found none")
+        path = beir_file(path, "corpus.jsonl")
     if not path.is_file():
-        raise CorpusError(f"{spec}: --ray reads a JSONL file or a BEIR folder (not an ir_datasets id)")
+        raise CorpusError(f"{spec}: --ray reads a JSONL or Parquet file or a BEIR folder (not an ir_datasets id)")
     if path.suffix == ".gz":
         raise CorpusError(f"{path}: --ray cuts the file into byte ranges, which gzip cannot seek: gunzip it first")
     return path
 
 
 def plan_blocks(spec: str | Path, block_size: int) -> list[Block]:
-    """The blocks of `block_size` lines (blank ones included, as line numbers count them) of a corpus file."""
+    """The blocks of `block_size` lines (blank ones included, as line numbers count them) of a corpus file; of a
+    Parquet file, runs of whole row groups of at least `block_size` rows (`start`..`end` are then row numbers)."""
     if block_size < 1:
         raise ValueError(f"block_size is {block_size}; it must be >= 1")
     path = corpus_file(spec)
     source, absolute = str(path), str(path.resolve())
     blocks: list[Block] = []
+    if path.suffix == ".parquet":
+        # Whole row groups: a block that cut one would decode all of it for its part (Parquet reads a row group
+        # at a time). Not Ray Data's read_parquet: a block must be the same rows in a resumed run (the manifest
+        # names blocks by number), and its records must carry their row numbers for the rejects file.
+        start = end = 0
+        for rows in parquet_row_groups(path):
+            end += rows
+            if end - start >= block_size:
+                blocks.append(Block(len(blocks), absolute, source, start, end, start + 1, end - start))
+                start = end
+        if end > start:
+            blocks.append(Block(len(blocks), absolute, source, start, end, start + 1, end - start))
+        return blocks
     start, line, lines_in_block, offset = 0, 1, 0, 0
     with open(path, "rb") as f:
         for raw in f:
@@ -135,7 +158,10 @@ def plan_blocks(spec: str | Path, block_size: int) -> list[Block]:
 
 
 def read_block(block: Block) -> Iterator[Record]:
-    """The block's records, exactly as `nail_os.corpus.read_jsonl` reads those lines."""
+    """The block's records, exactly as `nail_os.corpus.read_jsonl` (or `read_parquet`) reads those lines."""
+    if block.path.endswith(".parquet"):
+        yield from read_parquet(Path(block.path), block.start, block.end, block.source)
+        return
     with open(block.path, "rb") as f:
         f.seek(block.start)
         data = f.read(block.end - block.start)
@@ -151,12 +177,40 @@ def _scalar(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value  # numpy scalars -> int, str
 
 
+def _block_of(batch: dict[str, Any]) -> Block:
+    return Block(**{name: _scalar(batch[name][0]) for name in Block.__dataclass_fields__})
+
+
+def _taken_ids(batch: dict[str, Any], options: Any) -> dict[str, Any]:
+    """The duplicate pass (a CPU task, `ingest` only): the `id_key`s of the block's records that would take their
+    id in `nail-os ingest` (those that pass `input_problem`), concatenated in input order."""
+    from nail_os.ingest import id_key, input_problem
+
+    block = _block_of(batch)
+    keys = [id_key(r.doc_id) for r in read_block(block)
+            if r.doc_id is not None and input_problem(r, options, has_encoder=True) is None]
+    # Hex: Ray Data may hand a bytes column back as a numpy "S" array, which drops trailing zero bytes.
+    return {"number": [block.number], "keys": [b"".join(keys).hex()]}
+
+
+def taken_earlier(keys_by_block: dict[int, bytes]) -> dict[int, bytes]:
+    """For each block, the keys of its ids that a block before it took already (8 bytes each): in one whole run
+    those records are duplicates. Only the blocks' own ids travel back, not every earlier id."""
+    seen: set[bytes] = set()
+    earlier: dict[int, bytes] = {}
+    for number in sorted(keys_by_block):
+        keys = {keys_by_block[number][i : i + 8] for i in range(0, len(keys_by_block[number]), 8)}
+        earlier[number] = b"".join(sorted(keys & seen))
+        seen |= keys
+    return earlier
+
+
 def _tokenize_block(batch: dict[str, Any], tokenizer_json: str, read_limit: int) -> dict[str, Any]:
     """Stage 1 (a CPU task): one block's records and the token ids of the texts the model is to read, in input
     order (the encoder sorts by length stably, so this order makes its batches)."""
     from nail_os.model.nail import document_tokenizer
 
-    block = Block(**{name: _scalar(batch[name][0]) for name in Block.__dataclass_fields__})
+    block = _block_of(batch)
     records = list(read_block(block))
     seen: set[str] = set()
     todo: list[str] = []
@@ -166,7 +220,8 @@ def _tokenize_block(batch: dict[str, Any], tokenizer_json: str, read_limit: int)
         seen.add(r.doc_id or "")
     ids = [e.ids for e in document_tokenizer(tokenizer_json, read_limit).encode_batch(todo)] if todo else []
     # One pickled cell: Ray Data would turn Python lists into (ragged) numpy arrays and Records into dicts.
-    return {"number": [block.number], "payload": [pickle.dumps((records, todo, ids))]}
+    payload = (records, todo, ids, bytes.fromhex(str(batch["taken"][0])))
+    return {"number": [block.number], "payload": [pickle.dumps(payload)]}
 
 
 class _Cached:
@@ -200,11 +255,11 @@ class _BlockWorker:
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         number = int(batch["number"][0])
-        records, texts, ids = pickle.loads(batch["payload"][0])
+        records, texts, ids, taken = pickle.loads(batch["payload"][0])
         features = self.encoder.encode_token_ids(ids, batch_size=self.job["batch_size"])
         known = dict(zip(texts, features, strict=True))
         done = self._write(number, records, known) if self.job["mode"] == "encode" else \
-            self._ingest(number, records, known)
+            self._ingest(number, records, known, taken)
         return {"number": [number], "result": [json.dumps(done)]}
 
     def _write(self, number: int, records: list[Record], known: dict[str, dict[str, float]]) -> dict[str, Any]:
@@ -227,17 +282,20 @@ class _BlockWorker:
         _write_atomic(Path(self.job["parts"]) / f"part-{number:06d}.jsonl", "".join(lines))
         return result
 
-    def _ingest(self, number: int, records: list[Record], known: dict[str, dict[str, float]]) -> dict[str, Any]:
-        """The block through `nail_os.ingest.ingest`: the same checks, bulk retries and rejects lines."""
+    def _ingest(self, number: int, records: list[Record], known: dict[str, dict[str, float]], taken: bytes
+                ) -> dict[str, Any]:
+        """The block through `nail_os.ingest.Ingester`: the same checks, bulk retries and rejects lines; the ids
+        earlier blocks took (`taken`, see `taken_earlier`) count as seen."""
         from dataclasses import replace
 
-        from nail_os.ingest import ingest
+        from nail_os.ingest import Ingester
 
         options = replace(self.job["options"], resume=False, state_path=None, refresh=False,
                           rejects_path=Path(self.job["rejects"]) / f"{number:06d}.jsonl")
         options.rejects_path.unlink(missing_ok=True)  # a redone block rewrites its rejects
-        report = ingest(self.client, records, options, encoder=_Cached(self.encoder, known),
-                        tokenizer=self.encoder.tokenizer, show_progress=False)
+        seen = (taken[i : i + 8] for i in range(0, len(taken), 8))
+        report = Ingester(self.client, options, encoder=_Cached(self.encoder, known),
+                          tokenizer=self.encoder.tokenizer, seen_ids=seen).run(records, show_progress=False)
         return {"written": report.indexed, "rejected": report.rejected, "retries": report.retries,
                 "truncated": report.truncated, "reasons": report.reasons}
 
@@ -258,14 +316,17 @@ class RayOptions:
     address: str | None = None
     actors: int | None = None
     block_size: int | None = None  # None: the single-process command's chunk (see BATCHES_PER_CHUNK)
-    device: str | None = None  # "cpu" forces CPU actors; None: GPU actors where the cluster has GPUs
+    # "cpu" forces CPU actors; "cuda" (or "cuda:N": each actor has its own GPU) needs GPUs, and a cluster without
+    # any is an error, not a quiet fall back to CPU; None: GPU actors where the cluster has GPUs.
+    device: str | None = None
     init_kwargs: dict[str, Any] = field(default_factory=dict)  # more ray.init arguments (num_cpus, ...)
 
 
 def encode_corpus_ray(model: str, corpus: str | Path, output: str | Path, *, ray_options: RayOptions | None = None,
                       batch_size: int = 32, resume: bool = True, show_progress: bool = True,
                       **encoder_options: Any) -> RayReport:
-    """`encode_corpus` on Ray: `output` gets the same `{"id", "features"}` lines in corpus order.
+    """`encode_corpus` on Ray: `output` gets the same `{"id", "features"}` lines in corpus order (Parquet rows
+    when its name ends in `.parquet`).
 
     Parts are written to `<output>.parts/` block by block; when every block is done they are joined into
     `output` and the folder is removed. A killed run resumes from the finished blocks (`resume`).
@@ -294,13 +355,48 @@ def encode_corpus_ray(model: str, corpus: str | Path, output: str | Path, *, ray
     return report
 
 
+class _ParquetOut:
+    """`{"id", "features"}` lines written as Parquet rows: `id` (string), `features` (map string → float64, the
+    JSON's doubles unchanged), which `nail_os.corpus.read_parquet` reads back as pre-encoded records."""
+
+    ROWS_PER_GROUP = 10_000  # bounded memory while joining; a few MB of features per row group
+
+    def __init__(self, path: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.pa = pa
+        self.schema = pa.schema([("id", pa.string()), ("features", pa.map_(pa.string(), pa.float64()))])
+        self.writer = pq.ParquetWriter(path, self.schema)
+        self.rows: list[dict[str, Any]] = []
+
+    def write(self, line: bytes) -> None:
+        entry = json.loads(line)
+        self.rows.append({"id": entry["id"], "features": list(entry["features"].items())})
+        if len(self.rows) >= self.ROWS_PER_GROUP:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.writer.write_table(self.pa.Table.from_pylist(self.rows, schema=self.schema))
+            self.rows = []
+
+    def __enter__(self) -> _ParquetOut:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
+        self.writer.close()
+
+
 def _join_parts(parts: list[Path], output: Path) -> int:
-    """Join the parts in corpus order into `output` (whole or not at all), keeping the first line of each id as
-    `encode_corpus` does (a block knows only its own ids); returns how many later lines were dropped."""
+    """Join the parts in corpus order into `output` (whole or not at all; Parquet for a `.parquet` name), keeping
+    the first line of each id as `encode_corpus` does (a block knows only its own ids); returns how many later
+    lines were dropped."""
     seen: set[bytes] = set()
     dropped = 0
     tmp = output.with_name(f".{output.name}.tmp")
-    with open(tmp, "wb") as out:
+    with _ParquetOut(tmp) if output.suffix == ".parquet" else open(tmp, "wb") as out:
         for part in parts:
             with open(part, "rb") as f:
                 for line in f:
@@ -391,7 +487,11 @@ def _run(model: str, corpus: str | Path, state: Path, plan: dict[str, Any], job:
         if owns_ray:
             ray.init(address=ray_options.address, log_to_driver=False, **ray_options.init_kwargs)
         try:
-            gpus = int(ray.cluster_resources().get("GPU", 0)) if ray_options.device in (None, "cuda") else 0
+            gpus = int(ray.cluster_resources().get("GPU", 0)) if ray_options.device != "cpu" else 0
+            if not gpus and (ray_options.device or "").startswith("cuda"):
+                raise RayDeviceError(
+                    f"--device {ray_options.device}: the Ray cluster ({ray_options.address or 'started here'}) has "
+                    f"no GPU; leave --device out (or give cpu) to encode on CPU actors, or add GPU workers")
             actors = ray_options.actors or max(gpus, 1)
             device = "cuda" if gpus else "cpu"
             options = {**encoder_options, "device": device}
@@ -403,7 +503,9 @@ def _run(model: str, corpus: str | Path, state: Path, plan: dict[str, Any], job:
             probe = load_model(resolve_model_dir(model), device="cpu", **encoder_options)
             context = ray.data.DataContext.get_current()
             context.enable_progress_bars = False
-            dataset = ray.data.from_items([asdict(b) for b in todo], override_num_blocks=len(todo))
+            taken = _taken_by_earlier_blocks(ray, blocks, job["options"]) if job["mode"] == "ingest" else {}
+            items = [{**asdict(b), "taken": taken.get(b.number, b"").hex()} for b in todo]
+            dataset = ray.data.from_items(items, override_num_blocks=len(todo))
             dataset = dataset.map_batches(
                 _tokenize_block, batch_size=1, batch_format="numpy", num_cpus=1,
                 fn_kwargs={"tokenizer_json": probe.tokenizer.hf.to_str(), "read_limit": probe.read_limit})
@@ -427,6 +529,13 @@ def _run(model: str, corpus: str | Path, state: Path, plan: dict[str, Any], job:
                 ray.shutdown()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _taken_by_earlier_blocks(ray: Any, blocks: list[Block], options: Any) -> dict[int, bytes]:
+    """The duplicate pass over every block (finished ones too: their ids are taken), then `taken_earlier`."""
+    dataset = ray.data.from_items([asdict(b) for b in blocks], override_num_blocks=len(blocks)).map_batches(
+        _taken_ids, batch_size=1, batch_format="numpy", num_cpus=1, fn_kwargs={"options": options})
+    return taken_earlier({int(row["number"]): bytes.fromhex(str(row["keys"])) for row in _rows(dataset)})
 
 
 def _rows(dataset: Any) -> Iterator[dict[str, Any]]:

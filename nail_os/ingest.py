@@ -42,7 +42,7 @@ from nail_os.cache import cache_dir
 from nail_os.corpus import Record
 from nail_os.documents import DocumentError, check_record, document_json, nail_features, to_document
 from nail_os.encoders import SparseEncoder
-from nail_os.engines import engine_of
+from nail_os.engines import Client, engine_of
 from nail_os.errors import NailOSError
 from nail_os.mapping import DEFAULT_NAIL_FIELD, check_nail_field, ensure_tokens_field
 from nail_os.statistics import document_tokens, tokens_field
@@ -157,24 +157,48 @@ class _Rejects:
                 self.handle.close()
 
 
+DUPLICATE_ID = "duplicate document id: an earlier record of this input has the same id (the first is kept)"
+
+
+def id_key(doc_id: str) -> bytes:
+    """The 8-byte hash a run remembers an id by, to catch duplicates in bounded memory (8 bytes a document)."""
+    return hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8).digest()
+
+
+def input_problem(record: Record, options: IngestOptions, *, has_encoder: bool) -> str | None:
+    """Why `record` cannot be indexed, from the record alone (None: it can); the duplicate check comes after,
+    and only a record that passes this one makes its id taken."""
+    needs_text = record.features is None and (has_encoder or options.update)
+    try:
+        check_record(record, needs_text=needs_text)
+    except DocumentError as exc:
+        return str(exc)
+    if record.features is None and options.update and not has_encoder:
+        return "--update needs features: give --model to encode the text, or pre-encoded records"
+    return None
+
+
 class Ingester:
     """One ingest run. Use `ingest()` or `streaming_ingest()`; this class keeps the run's state together, and its
     `report` is complete once `stream()` is exhausted."""
 
     def __init__(
         self,
-        client: Any,
+        client: Client,
         options: IngestOptions,
         *,
         encoder: SparseEncoder | None = None,
         tokenizer: Tokenizer | None = None,
+        seen_ids: Iterable[bytes] = (),
     ) -> None:
+        """`seen_ids`: `id_key`s that earlier parts of the same input put in, when this run is one part of it
+        (an `ingest --ray` block): a record with one of those ids is a duplicate, as it is in one whole run."""
         self.client, self.options, self.encoder = client, options, encoder
         # The bulk helper and the exceptions are the client's own (opensearch-py or elasticsearch-py).
         self.engine = engine_of(client)
         self.tokenizer = tokenizer or (encoder.tokenizer if encoder else None)
         self.report = IngestReport(rejects_path=options.rejects_path)
-        self.seen_ids: set[bytes] = set()
+        self.seen_ids: set[bytes] = set(seen_ids)
         self._report_lock = threading.Lock()  # rejects are counted on both threads
         # Per-document results, appended on both threads (deque appends are atomic) and yielded by `stream`.
         self._results: deque[IngestResult] = deque()
@@ -284,21 +308,15 @@ class Ingester:
             self.report.indexed += len(prepared.actions) - len(refused)
 
     def _check(self, record: Record) -> str | None:
-        needs_text = record.features is None and self.encoder is not None
-        try:
-            check_record(record, needs_text=needs_text or (record.features is None and self.options.update))
-        except DocumentError as exc:
-            return str(exc)
-        if record.features is None and self.options.update and self.encoder is None:
-            return "--update needs features: give --model to encode the text, or pre-encoded records"
-        if self._is_duplicate(record):
-            return "duplicate document id: an earlier record of this input has the same id (the first is kept)"
-        return None
+        reason = input_problem(record, self.options, has_encoder=self.encoder is not None)
+        if reason is None and self._is_duplicate(record):
+            return DUPLICATE_ID
+        return reason
 
     def _is_duplicate(self, record: Record) -> bool:
         if record.doc_id is None:
             return False
-        key = hashlib.blake2b(record.doc_id.encode("utf-8"), digest_size=8).digest()
+        key = id_key(record.doc_id)
         if key in self.seen_ids:
             return True
         self.seen_ids.add(key)
@@ -523,7 +541,7 @@ def _chunks(records: Iterator[Record], size: int) -> Iterator[list[Record]]:
 
 
 def ingest(
-    client: Any,
+    client: Client,
     records: Iterable[Record],
     options: IngestOptions,
     *,
@@ -544,7 +562,7 @@ def ingest(
 
 
 def streaming_ingest(
-    client: Any,
+    client: Client,
     records: Iterable[Record],
     options: IngestOptions,
     *,
@@ -593,7 +611,7 @@ class LazyEncoder:
 
 
 def ingest_source(
-    client: Any,
+    client: Client,
     source: str,
     options: IngestOptions,
     *,

@@ -1,4 +1,4 @@
-"""The index body from `mappings/*.json`; creating an index; adding the NAIL field to an existing one.
+"""The index body from `nail_os/mappings/*.json`; creating an index; adding the NAIL field to an existing one.
 
 The body is read by name from the installed package (`nail_os.mappings`), never from the working
 directory. The NAIL field name is a placeholder in the JSON so that one body serves any field name.
@@ -10,7 +10,7 @@ import json
 from importlib.resources import files
 from typing import Any
 
-from nail_os.engines import engine_of
+from nail_os.engines import Client, engine_of
 from nail_os.errors import NailOSError
 from nail_os.features import DEFAULT_NAIL_FIELD  # re-exported: callers import it from here too
 from nail_os.statistics import tokens_field
@@ -26,7 +26,7 @@ class MappingError(NailOSError, RuntimeError):
 
 
 def load_body(name: str = "nail") -> dict[str, Any]:
-    """The JSON body `mappings/<name>.json`, as shipped with the package."""
+    """The JSON body `nail_os/mappings/<name>.json`, as shipped with the package."""
     resource = files("nail_os.mappings") / f"{name}.json"
     if not resource.is_file():
         known = sorted(p.name[:-5] for p in files("nail_os.mappings").iterdir() if p.name.endswith(".json"))
@@ -67,7 +67,7 @@ def _substitute(body: dict[str, Any], nail_field: str) -> dict[str, Any]:
     return json.loads(text.replace(f'"{_PLACEHOLDER}"', json.dumps(nail_field)))
 
 
-def create_index(client: Any, index: str, *, exist_ok: bool = True, **options: Any) -> bool:
+def create_index(client: Client, index: str, *, exist_ok: bool = True, **options: Any) -> bool:
     """Create `index` with `index_body(**options)`; returns False if it already existed and fits.
 
     An existing index must already have the NAIL field (`rank_features`; `sparse_vector` on Elasticsearch):
@@ -86,7 +86,7 @@ def create_index(client: Any, index: str, *, exist_ok: bool = True, **options: A
     return True
 
 
-def field_type(client: Any, index: str, field: str) -> str | None:
+def field_type(client: Client, index: str, field: str) -> str | None:
     """The mapped type of a top-level `field` in `index`, or None if it is not mapped."""
     mapping = client.indices.get_mapping(index=index)
     # A name may be an alias: the response is keyed by the concrete index.
@@ -97,7 +97,7 @@ def field_type(client: Any, index: str, field: str) -> str | None:
     return None
 
 
-def check_nail_field(client: Any, index: str, nail_field: str = DEFAULT_NAIL_FIELD) -> None:
+def check_nail_field(client: Client, index: str, nail_field: str = DEFAULT_NAIL_FIELD) -> None:
     """Raise MappingError unless `nail_field` in `index` is a `rank_features` (Elasticsearch: `sparse_vector`)
     field."""
     expected = engine_of(client).NAIL_FIELD_TYPE
@@ -113,7 +113,7 @@ def check_nail_field(client: Any, index: str, nail_field: str = DEFAULT_NAIL_FIE
         )
 
 
-def add_nail_field(client: Any, index: str, nail_field: str = DEFAULT_NAIL_FIELD) -> bool:
+def add_nail_field(client: Client, index: str, nail_field: str = DEFAULT_NAIL_FIELD) -> bool:
     """Add the `rank_features` field (Elasticsearch: `sparse_vector`) to an existing index, leaving its other
     fields alone.
 
@@ -135,7 +135,7 @@ def add_nail_field(client: Any, index: str, nail_field: str = DEFAULT_NAIL_FIELD
     return True
 
 
-def ensure_tokens_field(client: Any, index: str, nail_field: str = DEFAULT_NAIL_FIELD) -> bool:
+def ensure_tokens_field(client: Client, index: str, nail_field: str = DEFAULT_NAIL_FIELD) -> bool:
     """Add `<nail_field>_tokens` (the token statistics of `nail_os.statistics`) to `index` if it lacks it, as on an
     index made by an older nail-os; True if added. Its IDF then counts the documents ingested from now on."""
     name = tokens_field(nail_field)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nail_os._retry import READ_RETRYABLE_STATUS, Backoff, is_transient
-from nail_os.engines import engine_of
+from nail_os.engines import Client, engine_of
 from nail_os.queries import QueryOptions, build_query
 from nail_os.statistics import index_statistics
 from nail_os.tokens import Tokenizer
@@ -40,7 +40,7 @@ class Hit:
 
 
 def search(
-    client: Any,
+    client: Client,
     index: str,
     text: str,
     tokenizer: Tokenizer | None,
@@ -73,7 +73,9 @@ def search(
     return parse_hits(response, tokenizer, nail_weight=options.nail_weight if options.mode == "hybrid" else 1.0)
 
 
-def index_query_weights(client: Any, index: str, nail_field: str, token_ids: Iterable[int]) -> dict[int, float] | None:
+def index_query_weights(
+    client: Client, index: str, nail_field: str, token_ids: Iterable[int]
+) -> dict[int, float] | None:
     """IDF of `token_ids` over `index` (`nail_os.statistics`), or None (the model's weights) when the index keeps
     no token statistics or they cannot be read: a search never fails for want of them."""
     engine = engine_of(client)
@@ -85,7 +87,7 @@ def index_query_weights(client: Any, index: str, nail_field: str, token_ids: Ite
         return None
 
 
-def send(client: Any, index: str, body: dict[str, Any], params: Mapping[str, str] | None = None, *,
+def send(client: Client, index: str, body: dict[str, Any], params: Mapping[str, str] | None = None, *,
          retries: int = SEARCH_RETRIES, backoff: float = SEARCH_BACKOFF) -> dict[str, Any]:
     """`POST /<index>/_search` with `body`, resent up to `retries` times when there is no answer, when the
     answer is an HTTP status in `RETRYABLE_STATUS`, or when some shards failed. Other errors, and the last

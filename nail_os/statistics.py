@@ -21,9 +21,8 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from nail_os.engines import engine_of
+from nail_os.engines import Client, engine_of
 from nail_os.tokens import Tokenizer
 
 TOKENS_SUFFIX = "_tokens"
@@ -57,7 +56,7 @@ class IndexStatistics:
     {1057: 4.12, 2003: 0.31}
     """
 
-    client: Any
+    client: Client
     index: str
     nail_field: str = "nail"
     ttl: float = DEFAULT_TTL
@@ -116,7 +115,7 @@ _CACHE: dict[tuple[int, str, str], IndexStatistics] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def index_statistics(client: Any, index: str, nail_field: str = "nail") -> IndexStatistics:
+def index_statistics(client: Client, index: str, nail_field: str = "nail") -> IndexStatistics:
     """The shared, cached statistics of `index` for `client` (one per client, index and field)."""
     key = (id(client), index, nail_field)
     with _CACHE_LOCK:

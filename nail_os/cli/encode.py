@@ -43,7 +43,8 @@ def _parse_shard(ctx: click.Context, param: click.Parameter, value: str) -> tupl
 def encode(corpus: str, model: str | None, output: Path, batch_size: int, shard: tuple[int, int],
            top_k: int | None, top_k_per_token: float | None, device: str | None, precision: str, no_resume: bool,
            quiet: bool, use_ray: bool, address: str | None, actors: int | None, block_size: int | None) -> None:
-    """Encode CORPUS (a BEIR folder, a corpus JSONL file or an ir_datasets id) into features JSONL.
+    """Encode CORPUS (a BEIR folder, a corpus JSONL or Parquet file, or an ir_datasets id) into features JSONL
+    (or, with --ray and an OUTPUT ending in .parquet, Parquet: id, features as a map).
 
     Each line of OUTPUT is {"id": ..., "features": {token: weight}}, the model's top-k tokens of
     title + " " + text. A run that stops (or is killed) resumes where it was when run again.
@@ -60,6 +61,9 @@ def encode(corpus: str, model: str | None, output: Path, batch_size: int, shard:
         from nail_os.model import ConfigError, encode_corpus
     except ImportError as exc:
         raise click.ClickException(f"encoding needs torch: pip install 'nail-os[encode]' ({exc})") from exc
+    if output.suffix == ".parquet" and not use_ray:
+        raise click.BadParameter("Parquet output is written by --ray; without it, name a .jsonl file",
+                                 param_hint=["-o"])
     if use_ray:
         _encode_on_ray(corpus, model or default_model(), output, batch_size, shard, no_resume, quiet,
                        ray_options_from(address, actors, block_size, device),

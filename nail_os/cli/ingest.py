@@ -42,7 +42,7 @@ def ingest(ctx: click.Context, source: str, index: str, model: str | None, nail_
            top_k: int | None, max_ratio: float | None, rejects_path: Path | None, no_resume: bool, strict: bool,
            max_retries: int, device: str | None, use_ray: bool, address: str | None, actors: int | None,
            block_size: int | None) -> None:
-    """Ingest SOURCE (a BEIR folder, a JSONL file, or an ir_datasets id) into an index.
+    """Ingest SOURCE (a BEIR folder, a JSONL or Parquet file, or an ir_datasets id) into an index.
 
     Raw text ({"_id", "title", "text"}) is encoded with the model; pre-encoded records
     ({"id", "features": {token: weight}}) are indexed as they are. A document that cannot be indexed

@@ -11,11 +11,12 @@ from typing import Any
 import click
 
 from nail_os.connection import ClusterConfig
+from nail_os.engines import Client
 from nail_os.features import DEFAULT_NAIL_FIELD
 from nail_os.queries import DEFAULT_MAX_CLAUSES, MODES
 
 
-def client_from(ctx: click.Context) -> Any:
+def client_from(ctx: click.Context) -> Client:
     """The client (OpenSearch or Elasticsearch) for the group's connection options."""
     from nail_os.connection import make_client
 

@@ -34,5 +34,4 @@ def ray_options_from(address: str | None, actors: int | None, block_size: int | 
         import_ray()
     except MissingExtraError as exc:
         raise click.ClickException(str(exc)) from exc
-    return RayOptions(address=address, actors=actors, block_size=block_size,
-                      device="cpu" if device == "cpu" else None)
+    return RayOptions(address=address, actors=actors, block_size=block_size, device=device)

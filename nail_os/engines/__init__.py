@@ -21,9 +21,17 @@ import importlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, cast
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+    from opensearchpy import OpenSearch
 
 EngineName = Literal["opensearch", "elasticsearch"]
+# The client of either engine, as `nail_os.connection.make_client` builds it. A name for annotations only:
+# neither library is imported at run time (building a query body must not need them). Tests pass stand-ins
+# that answer the same calls.
+Client: TypeAlias = "OpenSearch | Elasticsearch"
 ENGINES: tuple[EngineName, ...] = ("opensearch", "elasticsearch")
 
 
@@ -62,18 +70,18 @@ class Engine(Protocol):
     NAIL_FIELD_TYPE: str  # the mapping type of the NAIL field
     NAIL_QUERIES: tuple[str, ...]  # values of QueryOptions.nail_query this engine runs
 
-    def make_client(self, endpoint: Endpoint, **kwargs: Any) -> Any: ...
+    def make_client(self, endpoint: Endpoint, **kwargs: Any) -> Client: ...
     def helpers(self) -> ModuleType: ...
     def errors(self) -> tuple[type[BaseException], ...]: ...
     def is_connection_error(self, exc: BaseException) -> bool: ...
     def status_code(self, exc: BaseException) -> int | None: ...
-    def streaming_bulk(self, client: Any, actions: Iterable[dict[str, Any]], *,
+    def streaming_bulk(self, client: Client, actions: Iterable[dict[str, Any]], *,
                        request_timeout: float) -> Iterator[tuple[bool, dict[str, Any]]]: ...
-    def search(self, client: Any, index: str, body: dict[str, Any],
+    def search(self, client: Client, index: str, body: dict[str, Any],
                params: Mapping[str, str] | None = None) -> dict[str, Any]: ...
     def nail_clause(self, nail_field: str, feature: str, boost: float, name: str | None) -> dict[str, Any]: ...
     def vector_query(self, nail_field: str, vector: dict[str, float]) -> dict[str, Any]: ...
-    def adapt_index_body(self, client: Any, body: dict[str, Any]) -> dict[str, Any]: ...
+    def adapt_index_body(self, client: Client, body: dict[str, Any]) -> dict[str, Any]: ...
     def describe_error(self, exc: BaseException, where: str) -> str | None: ...
 
 
@@ -84,12 +92,12 @@ def load(name: str) -> Engine:
     return cast(Engine, importlib.import_module(f"nail_os.engines.{name}"))
 
 
-def name_of(client: Any) -> EngineName:
+def name_of(client: Client) -> EngineName:
     """"elasticsearch" for an elasticsearch-py client, else "opensearch" (by the client's class, no request)."""
     return "elasticsearch" if type(client).__module__.split(".")[0] == "elasticsearch" else "opensearch"
 
 
-def engine_of(client: Any) -> Engine:
+def engine_of(client: Client) -> Engine:
     """The engine module that speaks `client`'s dialect."""
     return load(name_of(client))
 

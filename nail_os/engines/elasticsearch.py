@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from nail_os.engines import one_line, tls_hint
 
 if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
     from nail_os.engines import Endpoint
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,7 @@ def _es() -> ModuleType:
     return elasticsearch
 
 
-def make_client(endpoint: Endpoint, **kwargs: Any) -> Any:
+def make_client(endpoint: Endpoint, **kwargs: Any) -> Elasticsearch:
     """An `elasticsearch.Elasticsearch` client for `endpoint`, without client-side retries."""
     es = _es()
     host: dict[str, Any] = {"scheme": "https" if endpoint.https else "http", "host": endpoint.host,
@@ -102,7 +104,7 @@ def status_code(exc: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
-def streaming_bulk(client: Any, actions: Iterable[dict[str, Any]], *, request_timeout: float
+def streaming_bulk(client: Elasticsearch, actions: Iterable[dict[str, Any]], *, request_timeout: float
                    ) -> Iterator[tuple[bool, dict[str, Any]]]:
     """One bulk request of all `actions`; per-item results, failures included; no retries of its own."""
     actions = list(actions)
@@ -112,7 +114,7 @@ def streaming_bulk(client: Any, actions: Iterable[dict[str, Any]], *, request_ti
                                     raise_on_exception=True, max_retries=0, yield_ok=False)
 
 
-def search(client: Any, index: str, body: dict[str, Any], params: Mapping[str, str] | None = None
+def search(client: Elasticsearch, index: str, body: dict[str, Any], params: Mapping[str, str] | None = None
            ) -> dict[str, Any]:
     """`POST /<index>/_search`; `params` as OpenSearch takes them (strings) become the client's arguments."""
     arguments: dict[str, Any] = {}
@@ -140,8 +142,8 @@ def vector_query(nail_field: str, vector: dict[str, float]) -> dict[str, Any]:
     return {"sparse_vector": {"field": nail_field, "query_vector": vector, "prune": False}}
 
 
-def adapt_index_body(client: Any, body: dict[str, Any]) -> dict[str, Any]:
-    """`mappings/nail.json` for Elasticsearch: the `rank_features` NAIL field becomes `sparse_vector`.
+def adapt_index_body(client: Elasticsearch, body: dict[str, Any]) -> dict[str, Any]:
+    """`nail_os/mappings/nail.json` for Elasticsearch: the `rank_features` NAIL field becomes `sparse_vector`.
 
     The `english` analyzer lives in the analysis-common module, which Elasticsearch's integ-test distribution
     (the local node) lacks: there the text fields fall back to `standard`, with a warning, so BM25 and the
@@ -171,7 +173,7 @@ def _replace_analyzer(properties: Mapping[str, Any], old: str, new: str) -> None
         _replace_analyzer(spec.get("fields", {}), old, new)
 
 
-def _has_analyzer(client: Any, name: str) -> bool:
+def _has_analyzer(client: Elasticsearch, name: str) -> bool:
     try:
         client.indices.analyze(analyzer=name, text="nail")
     except _es().ApiError as exc:

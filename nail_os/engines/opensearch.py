@@ -121,7 +121,7 @@ def vector_query(nail_field: str, vector: dict[str, float]) -> dict[str, Any]:
 
 
 def adapt_index_body(client: OpenSearch, body: dict[str, Any]) -> dict[str, Any]:
-    """`mappings/nail.json` is written for OpenSearch: sent as it is."""
+    """`nail_os/mappings/nail.json` is written for OpenSearch: sent as it is."""
     return body
 
 

@@ -19,9 +19,12 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nail_os.evaluation.metrics import ALPHA, DISPLAY_NAMES, MEASURES, PERMUTATIONS, significance_mark, write_run
+
+if TYPE_CHECKING:
+    from nail_os.engines import Client
 
 MB = 1024 * 1024
 TABLE_MEASURES: tuple[str, ...] = MEASURES
@@ -57,7 +60,7 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def environment(client: Any, command: Sequence[str]) -> dict[str, Any]:
+def environment(client: Client, command: Sequence[str]) -> dict[str, Any]:
     """Versions, machine and node of this run, the command that made it and when (UTC)."""
     from nail_os.engines import name_of
 

@@ -11,6 +11,9 @@ activation (Formal et al., arXiv 2107.05720). Queries are only tokenized, so ret
 
 `architecture="splade"` drops the decoder and max-pools the head over the input positions instead: the
 pooling-only ablation, and how splade-tiny (a BertForMaskedLM) is loaded unchanged.
+
+Just over 400 lines: `NailModel` (the forward pass, loading and saving) is one class; the helpers below it
+(warm-starting the decoder, tokenizers) only serve it.
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ A data dir holds one local cluster and everything about it:
 
 OpenSearch refuses to run as root, so when we are root the node runs as the system user `nail-os`
 (created on first use) and the data dir is handed to it.
+
+Over 400 lines because starting a node is one sequence (ports, user, config, launch, health, failure report)
+whose steps share the data dir's layout above; assembling the distribution is `assemble.py`, the plugin
+`plugin.py`.
 """
 
 from __future__ import annotations

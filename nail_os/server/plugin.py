@@ -30,11 +30,14 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nail_os.server.assemble import MARKER, lock, nail_home, run_mvn
 from nail_os.server.errors import ServerError
 from nail_os.server.java import Jdk
+
+if TYPE_CHECKING:
+    from nail_os.engines import Client
 
 # The source tree beside the package in a checkout (`pip install -e .`, CI); a wheel does not carry it.
 PLUGIN_SOURCE = Path(__file__).resolve().parents[2] / "plugin"
@@ -298,7 +301,7 @@ def model_body(model_dir: Path) -> dict[str, Any]:
     return body
 
 
-def upload_model(client: Any, name: str, model_dir: Path) -> dict[str, Any]:
+def upload_model(client: Client, name: str, model_dir: Path) -> dict[str, Any]:
     """PUT a model folder's tokenizer.json and query_weights.json to the cluster as `name`: every node's `nail`
     query can then use `"model": name`. Replaces an earlier upload of that name in one step."""
     return client.transport.perform_request("PUT", f"{MODELS_PATH}/{name}", body=model_body(model_dir))
@@ -327,7 +330,7 @@ def upload_shipped_models(url: str, model_dirs: Iterable[Path] | None = None, ti
     return names
 
 
-def list_models(client: Any) -> list[str]:
+def list_models(client: Client) -> list[str]:
     """Names of the models uploaded to the cluster (not those in nodes' config/nail/models/ folders)."""
     import warnings
 
@@ -336,5 +339,5 @@ def list_models(client: Any) -> list[str]:
         return client.transport.perform_request("GET", MODELS_PATH)["models"]
 
 
-def delete_model(client: Any, name: str) -> dict[str, Any]:
+def delete_model(client: Client, name: str) -> dict[str, Any]:
     return client.transport.perform_request("DELETE", f"{MODELS_PATH}/{name}")

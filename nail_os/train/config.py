@@ -92,7 +92,10 @@ class TrainConfig:
     head_lr_mult: float = 4.0  # decoder, position queries and vocab head start (partly) random
     warmup: float = 0.05
     flops_warmup: float = 0.3  # fraction of each stage over which the FLOPS weight grows quadratically
-    debian_heldout: int = 1000  # debian queries kept out of training for model selection
+    # `debian_heldout` train queries of `heldout_corpus` are kept out of stage 2 as its "heldout" split, for
+    # model selection (the field keeps its first corpus's name: the configs in configs/ use it).
+    heldout_corpus: str = "debian-descriptions"
+    debian_heldout: int = 1000
     dev_sets: list[str] = field(default_factory=lambda: ["nfcorpus/dev", "debian-descriptions/heldout"])
     select_on: str | list[str] = "nfcorpus/dev"  # a list: the mean over a validation panel
     test_sets: list[str] = field(default_factory=lambda: list(TEST_SETS))

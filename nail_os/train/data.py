@@ -14,51 +14,28 @@ which builds the query tensor the loop scores with (`model.encode.batch_tensors`
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import json
 import random
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nail_os.errors import NailOSError
+from nail_os.corpus import CorpusError, qrels_splits, read_documents, read_qrels, read_queries
 
 if TYPE_CHECKING:
     import torch
     from tokenizers import Tokenizer as HFTokenizer
 
 
-class DataError(NailOSError, ValueError):
-    """A dataset folder or file is missing or malformed."""
+class DataError(CorpusError):
+    """A training dataset spec names neither a BEIR folder nor a JSONL file (bad files raise `CorpusError`)."""
 
 
 # ---------------------------------------------------------------------------------------------- BEIR files
-def _open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")
-
-
-def _find(folder: Path, name: str) -> Path:
-    for candidate in (folder / name, folder / (name + ".gz")):
-        if candidate.is_file():
-            return candidate
-    raise DataError(f"{folder}: no {name} (or {name}.gz); a BEIR folder has corpus.jsonl, queries.jsonl, qrels/")
-
-
-def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with _open_text(path) as fh:
-        for line_no, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}:{line_no}: not JSON ({exc})") from exc
-
-
 @dataclass
 class BeirDataset:
     """One BEIR folder: documents in file order, queries by id, qrels by split."""
@@ -76,35 +53,17 @@ class BeirDataset:
 
 
 def load_beir(folder: str | Path) -> BeirDataset:
-    """Read corpus.jsonl, queries.jsonl and every qrels/<split>.tsv of a BEIR folder (plain or gzip)."""
+    """Read corpus.jsonl, queries.jsonl and every qrels/<split>.tsv of a BEIR folder (plain or gzip),
+    through `nail_os.corpus`, the one reader of BEIR files (a bad line raises `CorpusError`)."""
     folder = Path(folder)
-    doc_ids, doc_texts, titles = _read_corpus(_find(folder, "corpus.jsonl"))
-    queries = {str(r["_id"]): str(r["text"]) for r in _read_jsonl(_find(folder, "queries.jsonl"))}
-    qrels: dict[str, dict[str, dict[str, int]]] = {}
-    qrels_dir = folder / "qrels"
-    for path in sorted(qrels_dir.glob("*.tsv*")) if qrels_dir.is_dir() else []:
-        split = path.name.split(".")[0]
-        table: dict[str, dict[str, int]] = {}
-        with _open_text(path) as fh:
-            for line_no, line in enumerate(fh, 1):
-                parts = line.rstrip("\n").split("\t")
-                if line_no == 1 and parts[0] == "query-id":
-                    continue
-                if len(parts) != 3:
-                    raise DataError(f"{path}:{line_no}: expected query-id<TAB>corpus-id<TAB>score, got {line!r}")
-                table.setdefault(parts[0], {})[parts[1]] = int(parts[2])
-        qrels[split] = table
-    return BeirDataset(folder.name, doc_ids, doc_texts, queries, qrels, titles)
+    doc_ids, doc_texts, titles = _documents(folder)
+    qrels = {split: read_qrels(folder, split) for split in qrels_splits(folder)}
+    return BeirDataset(folder.name, doc_ids, doc_texts, read_queries(folder), qrels, titles)
 
 
-def _read_corpus(path: Path) -> tuple[list[str], list[str], list[str]]:
-    doc_ids, doc_texts, titles = [], [], []
-    for rec in _read_jsonl(path):
-        doc_ids.append(str(rec["_id"]))
-        title = str(rec.get("title") or "")
-        doc_texts.append(f"{title} {rec.get('text') or ''}".strip())
-        titles.append(title)
-    return doc_ids, doc_texts, titles
+def _documents(path: Path) -> tuple[list[str], list[str], list[str]]:
+    records = read_documents(path)
+    return [str(r.doc_id) for r in records], [r.full_text for r in records], [r.title for r in records]
 
 
 def load_corpus(spec: str | Path) -> BeirDataset:
@@ -119,7 +78,7 @@ def load_corpus(spec: str | Path) -> BeirDataset:
         return load_beir(path)
     for candidate in (path, path.with_name(path.name + ".jsonl"), path.with_name(path.name + ".jsonl.gz")):
         if candidate.is_file():
-            doc_ids, doc_texts, titles = _read_corpus(candidate)
+            doc_ids, doc_texts, titles = _documents(candidate)
             return BeirDataset(f"{path.parent.name}/{path.name}", doc_ids, doc_texts, {}, {}, titles)
     raise DataError(f"{path}: neither a BEIR folder nor a JSONL(.gz) file of documents")
 

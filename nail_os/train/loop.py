@@ -8,6 +8,9 @@ Model selection: after stage 1 and after each stage-2 epoch the model is scored 
 (validation qrels such as nfcorpus dev, held-out Debian synopses); the state with the best `select_on`
 nDCG@10 is kept, the stage-1 state ("epoch 0") included. Test qrels are only read once, at the end, for the
 report. With no dev sets (`nail-os adapt`, which has no labels) the state after the last epoch is kept.
+
+Over 400 lines because `train` reads top to bottom as the pipeline it runs, and `Trainer` holds both stages'
+steps; batching (`batches.py`) and what a run reports (`results.py`) live beside it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +31,7 @@ import numpy as np
 import torch
 
 from nail_os.model.config import DECODER_FIELDS
+from nail_os.train.batches import stage1_batches, stage2_batches
 from nail_os.train.bm25 import BM25Index
 from nail_os.train.config import Stage2DatasetConfig, TrainConfig, TrainConfigError
 from nail_os.train.data import (
@@ -51,6 +56,7 @@ from nail_os.train.losses import (
     kl_distillation_loss,
     quadratic_warmup,
 )
+from nail_os.train.results import PROVENANCE_FILE, mean_table, plot_losses, provenance, selection_score
 
 if TYPE_CHECKING:
     from nail_os.model.nail import NailModel
@@ -71,7 +77,7 @@ class Logger:
 
     def __call__(self, message: str) -> None:
         line = f"[{time.time() - self.start:7.1f}s] {message}"
-        print(line, flush=True)
+        print(line, file=sys.stderr, flush=True)  # stdout stays free for what a caller pipes on
         self.text.write(line + "\n")
         self.text.flush()
 
@@ -259,63 +265,6 @@ class Trainer:
         return out
 
 
-def stage1_batches(pairs: Sequence[Pair], batch_size: int, rng: random.Random) -> list[list[Pair]]:
-    """Shuffled batches of `batch_size` pairs, each from one source corpus: its queries share one IDF table,
-    and in-batch negatives from the same corpus are harder than a dictionary entry next to a kernel manual.
-    A corpus's last short batch is kept when it has at least two pairs (one would have no negative)."""
-    by_source: dict[str, list[int]] = {}
-    for i, p in enumerate(pairs):
-        by_source.setdefault(p.source, []).append(i)
-    batches = []
-    for _, rows in sorted(by_source.items()):
-        rng.shuffle(rows)
-        batches += [[pairs[j] for j in rows[i : i + batch_size]] for i in range(0, len(rows), batch_size)]
-    batches = [b for b in batches if len(b) > 1]
-    rng.shuffle(batches)
-    return batches
-
-
-def selection_score(dev: dict[str, Any], select_on: str | list[str]) -> float:
-    """NAIL nDCG@10 on the validation set `select_on`, or the mean over a list of them (a zero-shot panel)."""
-    specs = [select_on] if isinstance(select_on, str) else list(select_on)
-    return float(np.mean([dev.get(s, {}).get("nail", {}).get("nDCG@10", 0.0) for s in specs]))
-
-
-def stage2_batches(
-    queries: list[Stage2Query], cfg: TrainConfig, epoch: int,
-    specs: dict[str, Stage2DatasetConfig] | None = None,
-) -> list[list[tuple[Stage2Query, list[int]]]]:
-    """One epoch of single-dataset batches (in-batch negatives from the same corpus are harder), shuffled."""
-    rng = random.Random(cfg.seed * 1000 + epoch)
-    s2 = cfg.stage2
-    by_ds: dict[str, list[Stage2Query]] = {}
-    for q in queries:
-        by_ds.setdefault(q.dataset, []).append(q)
-    batches = []
-    for name, items in sorted(by_ds.items()):
-        spec = (specs or s2.datasets)[name]
-        items = list(items)
-        rng.shuffle(items)
-        if spec.max_queries:
-            items = items[: spec.max_queries]
-        examples: list[tuple[Stage2Query, list[int]]] = []
-        for _ in range(spec.repeat):
-            for q in items:
-                pos = list(range(len(q.positives)))
-                rng.shuffle(pos)
-                for p in pos[: spec.positives_per_query]:
-                    neg_pool = list(range(len(q.positives), len(q.candidates)))
-                    negs = rng.sample(neg_pool, min(s2.negatives, len(neg_pool)))
-                    while len(negs) < s2.negatives:  # a query with few BM25 hits repeats negatives
-                        negs.append(rng.choice(neg_pool) if neg_pool else p)
-                    examples.append((q, [p, *negs]))
-        rng.shuffle(examples)
-        batches += [examples[i : i + s2.batch_size] for i in range(0, len(examples), s2.batch_size)]
-    batches = [b for b in batches if len(b) > 1]
-    rng.shuffle(batches)
-    return batches
-
-
 def _dev_queries(ds: BeirDataset, split: str) -> list[str]:
     return [q for q in ds.qrels.get(split, {}) if q in ds.queries]
 
@@ -343,10 +292,11 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
         datasets[name] = ds
     log(f"device {device}; data {data_dir}: " + ", ".join(f"{n} {len(d.doc_ids)} docs" for n, d in datasets.items()))
 
-    # Debian synopses held out of stage 2 for model selection ("debian-descriptions/heldout").
+    # Train queries of one corpus (Debian synopses by default) held out of stage 2 for model selection
+    # ("<heldout_corpus>/heldout" in dev_sets).
     heldout: list[str] = []
-    if "debian-descriptions" in datasets:
-        deb = datasets["debian-descriptions"]
+    if cfg.heldout_corpus in datasets:
+        deb = datasets[cfg.heldout_corpus]
         qids = sorted(deb.qrels.get("train", {}))
         random.Random(HELDOUT_SEED).shuffle(qids)
         heldout = qids[: cfg.debian_heldout]
@@ -502,7 +452,7 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
             results["test"][spec] = evaluate_dataset(model, datasets[name], split, weights_of(name), device,
                                                      cfg.hybrid_weights, bm25_cache, log=log)
             log(f"test {spec}: " + json.dumps({k: round(v["nDCG@10"], 4) for k, v in results["test"][spec].items()}))
-    results["test_mean"] = _mean_table(results["test"])
+    results["test_mean"] = mean_table(results["test"])
     log("test mean nDCG@10: " + json.dumps({k: round(v, 4) for k, v in results["test_mean"].items()}))
     qw = {i: float(w) for i, w in enumerate(weights) if w > 0}
     model.save_pretrained(out_dir, dtype=torch.float16, query_weights=qw)
@@ -549,52 +499,3 @@ def initial_model(cfg: TrainConfig) -> NailModel:
                                "config cannot change " + ", ".join(problems))
     model.config = dataclasses.replace(have, **runtime)  # validated again by NailConfig.__post_init__
     return model
-
-
-PROVENANCE_FILE = "provenance.json"
-
-
-def provenance(cfg: TrainConfig) -> dict[str, list[str]]:
-    """Which collections the model has seen, and how, so that results are never mixed across kinds:
-    "supervised": their qrels trained or selected it; "transductive": their text trained it, without labels;
-    any other collection is zero-shot for it."""
-    select = [cfg.select_on] if isinstance(cfg.select_on, str) else list(cfg.select_on)
-    supervised = set(cfg.stage2.datasets) | {spec.rsplit("/", 1)[0] for spec in select}
-    transductive = (set(cfg.stage1_corpora) if cfg.stage1.enabled else set()) | set(cfg.stage2.pseudo_corpora)
-    transductive -= supervised
-    return {"supervised": sorted(supervised), "transductive": sorted(transductive)}
-
-
-def _mean_table(test: dict[str, dict[str, dict[str, float]]]) -> dict[str, float]:
-    """Mean nDCG@10 over test sets for each system (bm25, nail, hybrid@w)."""
-    systems = sorted({s for per in test.values() for s in per})
-    return {s: float(np.mean([per[s]["nDCG@10"] for per in test.values() if s in per])) for s in systems}
-
-
-def plot_losses(steps_file: Path, out: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    records = [json.loads(line) for line in steps_file.read_text(encoding="utf-8").splitlines() if line.strip()]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for stage in ("stage1", "stage2"):
-        rs = [r for r in records if r["stage"] == stage]
-        if not rs:
-            continue
-        x = [r["global_step"] for r in rs]
-        axes[0].plot(x, [r["ce"] for r in rs], label=f"{stage} ce")
-        if "kd" in rs[0]:
-            axes[0].plot(x, [r["kd"] for r in rs], label=f"{stage} kd")
-        axes[1].plot(x, [r["flops"] for r in rs], label=f"{stage} flops")
-        axes[2].plot(x, [r["doc_nnz"] for r in rs], label=f"{stage} nonzero doc weights")
-    for ax, name in zip(axes, ("loss", "FLOPS", "doc tokens > 0"), strict=True):
-        ax.set_xlabel("step")
-        ax.set_title(name)
-        ax.legend()
-    axes[1].set_yscale("log")
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)

@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from nail_os.cli.main import main
-from nail_os.corpus import read_jsonl
-from nail_os.distributed import RayOptions, encode_corpus_ray, plan_blocks, read_block
+from nail_os.corpus import read_corpus, read_jsonl
+from nail_os.distributed import RayOptions, encode_corpus_ray, plan_blocks, read_block, taken_earlier
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD = ROOT / "tests" / "data" / "bad_inputs" / "documents.jsonl"
@@ -61,6 +61,58 @@ def test_blocks_read_the_lines_that_read_jsonl_reads():
         blocks = plan_blocks(BAD, size)
         assert [(r.line, r.doc_id, r.error, r.raw) for b in blocks for r in read_block(b)] == whole
         assert sum(b.lines for b in blocks) == BAD.read_bytes().count(b"\n")
+
+
+def test_taken_earlier_gives_each_block_the_ids_an_earlier_block_took():
+    a, b, c = b"a" * 8, b"b" * 8, b"c\x00" * 4
+    assert taken_earlier({0: a + b, 1: c + a, 2: b + c}) == {0: b"", 1: a, 2: b + c}
+
+
+def write_parquet(records: list[dict], path: Path, row_group_size: int = 7) -> Path:
+    """`records` as a Parquet file of small row groups, so that blocks start and end inside them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(records), path, row_group_size=row_group_size)
+    return path
+
+
+def test_parquet_blocks_read_the_rows_read_parquet_reads(tmp_path):
+    rows = [{"_id": f"d{i}", "title": f"t{i}", "text": f"text {i}"} for i in range(20)]
+    rows[5]["_id"] = None  # a row without an id is reported, like a JSONL line without one
+    path = write_parquet(rows, tmp_path / "c.parquet")
+    whole = [(r.line, r.doc_id, r.full_text, r.error) for r in read_corpus(path)]
+    assert [w[:3] for w in whole][:2] == [(1, "d0", "t0 text 0"), (2, "d1", "t1 text 1")] and len(whole) == 20
+    assert "missing or empty document id" in whole[5][3]
+    for size, lines in ((1, [7, 7, 6]), (7, [7, 7, 6]), (10, [14, 6]), (1000, [20])):  # row groups: 7, 7, 6
+        blocks = plan_blocks(path, size)
+        assert [b.lines for b in blocks] == lines
+        assert [(r.line, r.doc_id, r.full_text, r.error) for b in blocks for r in read_block(b)] == whole
+
+
+def test_parquet_in_and_out_gives_the_features_of_jsonl(local_ray, corpus, tmp_path):
+    """`encode --ray` reads a Parquet corpus (`_id`, `title`, `text`) and writes Parquet (`id`, `features`) that
+    holds the JSONL run's features, and that `read_corpus` reads back as pre-encoded records."""
+    import pyarrow.parquet as pq
+
+    lines = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines()]
+    # Row groups of 64: the blocks are then the single process's chunks, so the batches (and weights) are the same.
+    source = write_parquet([{k: d[k] for k in ("_id", "title", "text")} for d in lines], tmp_path / "c.parquet", 64)
+    expected = [json.loads(line) for line in plain_encode(corpus, tmp_path / "plain.jsonl", batch_size=2).splitlines()]
+    report = encode_corpus_ray("splade-tiny", source, tmp_path / "ray.parquet", batch_size=2, show_progress=False)
+    assert report.written == 100
+    table = pq.read_table(tmp_path / "ray.parquet").to_pylist()
+    assert [{"id": row["id"], "features": dict(row["features"])} for row in table] == expected
+    assert [(r.doc_id, r.features) for r in read_corpus(tmp_path / "ray.parquet")] == [
+        (e["id"], e["features"]) for e in expected]
+
+
+def test_device_cuda_on_a_cluster_without_gpus_is_an_error(local_ray, corpus, tmp_path):
+    from nail_os.distributed import RayDeviceError
+
+    with pytest.raises(RayDeviceError, match="no GPU"):
+        encode_corpus_ray("splade-tiny", corpus, tmp_path / "ray.jsonl", show_progress=False,
+                          ray_options=RayOptions(device="cuda"))
 
 
 def test_ray_features_equal_the_single_process_ones(local_ray, corpus, tmp_path):
@@ -147,3 +199,8 @@ def test_without_ray_installed_the_cli_names_the_extra(monkeypatch, tmp_path):
     result = CliRunner().invoke(main, ["encode", str(BAD), "-o", str(tmp_path / "out.jsonl"), "--ray"])
     assert result.exit_code == 1
     assert "pip install 'nail-os[ray]'" in result.output
+
+
+def test_parquet_output_without_ray_is_refused(corpus, tmp_path):
+    result = CliRunner().invoke(main, ["encode", str(corpus), "-m", "splade-tiny", "-o", str(tmp_path / "x.parquet")])
+    assert result.exit_code == 2 and "Parquet output is written by --ray" in result.output

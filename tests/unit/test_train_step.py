@@ -10,9 +10,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from nail_os.train.batches import stage2_batches  # noqa: E402
 from nail_os.train.config import TrainConfig, TrainConfigError  # noqa: E402
 from nail_os.train.data import Pair, Stage2Query  # noqa: E402
-from nail_os.train.loop import Trainer, stage2_batches  # noqa: E402
+from nail_os.train.loop import Trainer  # noqa: E402
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "vitamin", "bone", "density", "coffee", "sleep", "heart",
          "rate", "cancer", "risk", "diet", "fiber", "the", "of", "and", "in"]
@@ -129,3 +130,18 @@ def test_shipped_config_parses():
         assert cfg.query_weights == "idf"
     shipped = TrainConfig.from_file(root / "configs" / "nail-minilm.json")
     assert shipped.stage1.enabled and shipped.stage2.enabled and shipped.distill.enabled
+
+
+def test_progress_goes_to_stderr_and_train_log(tmp_path, capsys):
+    """`nail-os train > results.json` keeps stdout for the JSON the command prints at the end."""
+    from nail_os.train.loop import Logger
+
+    Logger(tmp_path)("stage1 step 1/2")
+    out, err = capsys.readouterr()
+    assert out == "" and "stage1 step 1/2" in err
+    assert "stage1 step 1/2" in (tmp_path / "train.log").read_text(encoding="utf-8")
+
+
+def test_heldout_corpus_comes_from_the_config():
+    assert TrainConfig().heldout_corpus == "debian-descriptions"
+    assert TrainConfig.from_dict({"heldout_corpus": "scifact", "debian_heldout": 5}).heldout_corpus == "scifact"
