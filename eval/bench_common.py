@@ -87,9 +87,10 @@ def write_results(name: str, data: dict[str, Any], markdown: str, figure: Any | 
     return path
 
 
-def encoded_records(corpus: str, model: str = "splade-tiny") -> list[Record]:
-    """The corpus's records with the features that `encode_corpus` wrote to CACHE/<corpus>.<model>.jsonl."""
-    path = CACHE / f"{corpus}.{model}.jsonl"
+def encoded_records(corpus: str, model: str = "splade-tiny", path: Path | None = None) -> list[Record]:
+    """The corpus's records with the features that `encode_corpus` wrote to `path` (default
+    CACHE/<corpus>.<model>.jsonl)."""
+    path = path or CACHE / f"{corpus}.{model}.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: encode it first: python eval/bench_encode.py --corpus {corpus}")
     features = {}
@@ -124,6 +125,8 @@ def build_index(os_client: OpenSearch, index: str, records: Iterable[Record], to
                   for r in records)
     options = IngestOptions(index=index, chunk_size=chunk_size, top_k=top_k, resume=False, state_path=None,
                             refresh=True)
-    report = ingest(os_client, stream, options, tokenizer=tokenizer, total=total, show_progress=show_progress)
+    # Text only is what a BM25 user pays: without the tokenizer, ingest adds no token statistics either.
+    report = ingest(os_client, stream, options, tokenizer=None if text_only else tokenizer, total=total,
+                    show_progress=show_progress)
     os_client.indices.put_settings(index=index, body={"index": {"refresh_interval": "1s"}})
     return report
