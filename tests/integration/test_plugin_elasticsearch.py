@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
@@ -25,6 +23,7 @@ from nail_os.tokens import Tokenizer
 from tests.integration.test_plugin import (
     MODEL,
     nail,
+    raw_search,
     scifact_actions,
     scifact_test_queries,
     shipped,
@@ -86,16 +85,6 @@ def test_same_top10_and_scores_as_the_client_body_on_elasticsearch(es_client, da
 def test_hybrid_matches_the_client_body_on_elasticsearch(es_client, data, es_scifact, shipped):
     texts = list(scifact_test_queries(data).values())[:50]
     assert_same_rankings(es_client, es_scifact["stats"], texts, shipped, mode="hybrid")
-
-
-def raw_search(url: str, index: str, payload: bytes) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(f"{url}/{index}/_search", data=payload, method="POST",
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as resp:  # noqa: S310 (the test node)
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
 
 
 @pytest.mark.parametrize(("query", "reason"), [
