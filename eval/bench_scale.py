@@ -30,15 +30,17 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench_common import CACHE, DATA, client, machine, write_results
+from bench_common import CACHE, DATA, client, encoded_records, machine, write_results
 
-from nail_os.corpus import Record, read_corpus, read_queries
+from nail_os.corpus import Record, read_queries
 from nail_os.evaluation.efficiency import force_merge, store_size, summarize_latency, time_queries
 from nail_os.ingest import IngestOptions, ingest
 from nail_os.mapping import create_index
+from nail_os.model.encode import length_aware_top_k
 from nail_os.queries import QueryOptions, build_query
 from nail_os.registry import resolve_model_dir
 from nail_os.statistics import index_statistics
@@ -61,32 +63,31 @@ INDEX = "bench-scale"
 
 def length_aware(features: dict[str, float], num_tokens: int) -> dict[str, float]:
     """The top max(MIN_TOP_K, n x TOP_K_PER_TOKEN) of a document's features (DocumentEncoder.keep)."""
-    keep = max(1, min(TOP_K, max(MIN_TOP_K, round(num_tokens * TOP_K_PER_TOKEN))))
+    keep = length_aware_top_k(num_tokens, TOP_K, TOP_K_PER_TOKEN, MIN_TOP_K)
     if len(features) <= keep:
         return features
     return dict(sorted(features.items(), key=lambda kv: (-kv[1], kv[0]))[:keep])
+
+
+def cut_length_aware(records: list[Record], tokenizer: Tokenizer) -> list[Record]:
+    """`records` with the length-aware cut applied to features encoded with the full top-256."""
+    lengths = [len(e.ids) - 2 for e in tokenizer.hf.encode_batch([r.full_text for r in records])]
+    return [replace(r, features=length_aware(r.features or {}, n)) for r, n in zip(records, lengths, strict=True)]
 
 
 def load_corpus(features_dir: Path, tokenizer: Tokenizer) -> list[Record]:
     """Every passage with its features, ids prefixed by the corpus (test corpora share numeric ids)."""
     records: list[Record] = []
     for corpus, stem in CORPORA:
-        if not (features_dir / f"{stem}.jsonl").is_file():
+        path = features_dir / f"{stem}.jsonl"
+        if not path.is_file():
             print(f"{stem}: no features in {features_dir}, left out", flush=True)
             continue
-        features: dict[str, dict[str, float]] = {}
-        with open(features_dir / f"{stem}.jsonl", encoding="utf-8") as handle:
-            for line in handle:
-                obj = json.loads(line)
-                features[obj["id"]] = obj["features"]
-        texts = [r for r in read_corpus(DATA / corpus) if r.doc_id in features]
-        cut = stem in TEST_COLLECTIONS  # encoded with the full top-256: cut here as the others were on the GPU
-        lengths = [len(e.ids) - 2 for e in tokenizer.hf.encode_batch([r.full_text for r in texts])] if cut else []
-        for i, r in enumerate(texts):
-            f = length_aware(features[r.doc_id], lengths[i]) if cut else features[r.doc_id]
-            records.append(Record(source=r.source, line=r.line, doc_id=f"{stem}:{r.doc_id}", title=r.title,
-                                  text=r.text, features=f))
-        print(f"{stem}: {len(texts):,} passages", flush=True)
+        passages = encoded_records(corpus, path=path)
+        if stem in TEST_COLLECTIONS:  # encoded with the full top-256: cut here as the others were on the GPU
+            passages = cut_length_aware(passages, tokenizer)
+        records += [replace(r, doc_id=f"{stem}:{r.doc_id}") for r in passages]
+        print(f"{stem}: {len(passages):,} passages", flush=True)
     return records
 
 

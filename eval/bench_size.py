@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bench_common import build_index, client, encoded_records, machine, write_results
-from bench_scale import length_aware
+from bench_scale import cut_length_aware
 
 from nail_os.corpus import Record
 from nail_os.evaluation.efficiency import force_merge, size_breakdown, store_size
@@ -42,11 +41,6 @@ def records_for(corpus: str, tokenizer: Tokenizer, model: str, features: Path | 
         return list(generate_records(load_profile("scifact", tokenizer), tokenizer, SYNTHETIC_DOCS, seed=2,
                                      id_prefix="z"))
     return encoded_records(corpus, model, features / f"{corpus}.jsonl" if features else None)
-
-
-def cut_length_aware(records: list[Record], tokenizer: Tokenizer) -> list[Record]:
-    lengths = [len(e.ids) - 2 for e in tokenizer.hf.encode_batch([r.full_text for r in records])]
-    return [replace(r, features=length_aware(r.features or {}, n)) for r, n in zip(records, lengths, strict=True)]
 
 
 def measure(os_client, corpus: str, tokenizer: Tokenizer, top_ks: list[int | None], model: str,

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from nail_os.model.encode import length_aware_top_k
 from nail_os.registry import resolve_model_dir
 from nail_os.tokens import Tokenizer
 from nail_os.train.bm25 import BM25Index
@@ -31,7 +32,7 @@ MIN_TOP_K = 32
 
 
 def keep(n: int, ratio: float | None, top_k: int = 256) -> int:
-    return top_k if ratio is None else max(1, min(top_k, max(MIN_TOP_K, round(n * ratio))))
+    return length_aware_top_k(n, top_k, ratio, MIN_TOP_K)
 
 
 def main() -> None:

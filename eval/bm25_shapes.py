@@ -17,8 +17,7 @@ from typing import Any
 
 import ir_measures
 from bench_common import CACHE, DATA, build_index, client, encoded_records, machine, write_results
-from bench_scale import bm25_bodies
-from bench_size import cut_length_aware
+from bench_scale import bm25_bodies, cut_length_aware
 from fusion import test_qrels
 from ir_measures import nDCG
 

@@ -22,6 +22,8 @@ import ir_measures
 from bench_common import DATA, machine, write_results
 from ir_measures import nDCG
 
+from nail_os.corpus import read_qrels
+
 Run = dict[str, dict[str, float]]
 WEIGHTS = (0.3, 0.5, 0.7)
 DEPTHS = (100, 1000)
@@ -57,10 +59,8 @@ def ndcg10(run: Run, qrels: list[ir_measures.Qrel]) -> float:
 
 
 def test_qrels(collection: str) -> list[ir_measures.Qrel]:
-    """The BEIR qrels/test.tsv of `collection` (header line skipped)."""
-    lines = (DATA / collection / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines()
-    rows = [line.split("\t") for line in lines if line and not line.startswith(("query-id", "query_id"))]
-    return [ir_measures.Qrel(r[0], r[1], int(r[2])) for r in rows]
+    """The test qrels of `collection` (`nail_os.corpus.read_qrels`) as ir-measures records."""
+    return [ir_measures.Qrel(q, d, r) for q, docs in read_qrels(DATA / collection).items() for d, r in docs.items()]
 
 
 def main() -> None:

@@ -57,6 +57,16 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def length_aware_top_k(num_tokens: int, top_k: int, top_k_per_token: float | None,
+                       min_top_k: int = DEFAULT_MIN_TOP_K) -> int:
+    """Tokens a document of `num_tokens` tokens keeps: max(`min_top_k`, n x `top_k_per_token`), at most `top_k`
+    (`top_k` itself when `top_k_per_token` is None). The cut `DocumentEncoder` makes, for features encoded without it.
+    """
+    if top_k_per_token is None:
+        return top_k
+    return max(1, min(top_k, max(min_top_k, round(num_tokens * top_k_per_token))))
+
+
 class DocumentEncoder:
     """The NAIL (or SPLADE-pooling) model as a `nail_os.encoders.SparseEncoder`.
 
@@ -165,9 +175,7 @@ class DocumentEncoder:
 
     def keep(self, num_tokens: int) -> int:
         """How many tokens a document of `num_tokens` tokens keeps (the length-aware top-k)."""
-        if self.top_k_per_token is None:
-            return self.top_k
-        return max(1, min(self.top_k, max(self.min_top_k, round(num_tokens * self.top_k_per_token))))
+        return length_aware_top_k(num_tokens, self.top_k, self.top_k_per_token, self.min_top_k)
 
     def encode_documents(
         self, texts: Sequence[str], *, batch_size: int = 32, show_progress: bool = False
