@@ -22,6 +22,7 @@ from fusion import test_qrels
 from ir_measures import nDCG
 
 from nail_os.corpus import read_queries
+from nail_os.evaluation.evaluate import collection_kind
 from nail_os.queries import QueryOptions, build_query
 from nail_os.registry import resolve_model_dir
 from nail_os.statistics import index_statistics
@@ -65,19 +66,25 @@ def main() -> None:
             for mode, body in bodies.items():
                 hits = os_client.search(index=index, body=body)["hits"]["hits"]
                 runs.setdefault(mode, []).extend(ir_measures.ScoredDoc(qid, h["_id"], h["_score"]) for h in hits)
-        row = {"collection": name, "queries": len(queries)}
+        row = {"collection": name, "kind": collection_kind(resolve_model_dir("nail-minilm"), name),
+               "queries": len(queries)}
         row |= {mode: float(ir_measures.calc_aggregate([nDCG @ 10], qrels, run)[nDCG @ 10])
                 for mode, run in runs.items()}
         rows.append(row)
         os_client.indices.delete(index=index)
         print(row, flush=True)
-    modes = [k for k in rows[0] if k not in ("collection", "queries")]
+    modes = [k for k in rows[0] if k not in ("collection", "kind", "queries")]
     out = ["# BM25 query shapes: quality alone and in the hybrid (nDCG@10, test qrels, through OpenSearch)", "",
            "`bm25_multi` is the kit's BM25 (multi_match best_fields, tie_breaker 0.5, title + text); `hybrid_X` is the "
-           "kit's hybrid (+ 1 x NAIL, index IDF) on shape X. Shipped model, length-aware features.", "",
-           "| collection | queries | " + " | ".join(modes) + " |", "|---|---|" + "---|" * len(modes)]
-    out += [f"| {r['collection']} | {r['queries']} | " + " | ".join(f"{r[m]:.4f}" for m in modes) + " |" for r in rows]
-    out.append("| **mean** | | " + " | ".join(f"{sum(r[m] for r in rows) / len(rows):.4f}" for m in modes) + " |")
+           "kit's hybrid (+ 1 x NAIL, index IDF) on shape X. Shipped model, length-aware features. Kind: how the "
+           "shipped model saw the collection (its provenance.json); means are per kind.", "",
+           "| collection | kind | queries | " + " | ".join(modes) + " |", "|---|---|---|" + "---|" * len(modes)]
+    out += [f"| {r['collection']} | {r['kind']} | {r['queries']} | " + " | ".join(f"{r[m]:.4f}" for m in modes) + " |"
+            for r in rows]
+    for kind in dict.fromkeys(r["kind"] for r in rows):
+        mine = [r for r in rows if r["kind"] == kind]
+        out.append(f"| **mean of {len(mine)}** | {kind} | | "
+                   + " | ".join(f"{sum(r[m] for r in mine) / len(mine):.4f}" for m in modes) + " |")
     write_results("bm25_shapes", {"rows": rows, "machine": machine(os_client)}, "\n".join(out))
     print("\n".join(out))
 
