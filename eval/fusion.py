@@ -47,8 +47,18 @@ def min_max(run: Run, depth: int) -> Run:
     return out
 
 
-def fuse(bm25: Run, nail: Run, weight: float, depth: int) -> Run:
-    a, b = min_max(bm25, depth), min_max(nail, depth)
+def max_norm(run: Run, depth: int) -> Run:
+    """Each score over the query's top score: min-max with the lower bound fixed at 0, which a query can compute
+    exactly across shards from two top-1 searches (one boost per sub-query, no second pass over the hits)."""
+    out: Run = {}
+    for qid, docs in run.items():
+        top = sorted(docs.items(), key=lambda kv: -kv[1])[:depth]
+        out[qid] = {d: s / (top[0][1] or 1.0) for d, s in top}
+    return out
+
+
+def fuse(bm25: Run, nail: Run, weight: float, depth: int, normalise=min_max) -> Run:
+    a, b = normalise(bm25, depth), normalise(nail, depth)
     return {q: {d: (1 - weight) * a.get(q, {}).get(d, 0.0) + weight * b.get(q, {}).get(d, 0.0)
                 for d in a.get(q, {}).keys() | b.get(q, {}).keys()} for q in a.keys() | b.keys()}
 
@@ -78,12 +88,15 @@ def main() -> None:
             for depth in DEPTHS:
                 for w in WEIGHTS:
                     row[f"minmax{depth}_w{w}"] = ndcg10(fuse(bm25, nail, w, depth), qrels)
+            for w in WEIGHTS:
+                row[f"maxnorm_w{w}"] = ndcg10(fuse(bm25, nail, w, max(DEPTHS), max_norm), qrels)
             rows.append(row)
             print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
     columns = [k for k in rows[0] if k not in ("model", "collection")]
     out = ["# Hybrid: raw sum vs per-query min-max fusion (nDCG@10, test qrels, through OpenSearch)", "",
            "`hybrid_raw_w1` is what the kit sends (BM25 + NAIL in one bool); `minmaxD_wW` fuses the BM25 and NAIL "
-           "runs min-max normalised over their top D hits, W the NAIL weight.", "",
+           "runs min-max normalised over their top D hits, W the NAIL weight; `maxnorm_wW` divides each run by its "
+           "top score (min-max with lower bound 0).", "",
            "| model | collection | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
     for r in rows:
         out.append(f"| {r['model']} | {r['collection']} | " + " | ".join(f"{r[c]:.4f}" for c in columns) + " |")

@@ -10,7 +10,7 @@ nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader
 if [ -n "${OUT:-}" ]; then
   tar czf $OUT/logs.tgz -C $ROOT logs queue queue.log 2>/dev/null
   if [ -n "${1:-}" ] && [ -f $ROOT/runs/$1/model.safetensors ]; then
-    tar czf $OUT/model-$1.tgz -C $ROOT/runs/$1 config.json tokenizer.json query_weights.json
+    tar czf $OUT/model-$1.tgz -C $ROOT/runs/$1 config.json tokenizer.json query_weights.json provenance.json
     split -b 15m -d $ROOT/runs/$1/model.safetensors $OUT/$1.safetensors.part
     sha256sum $ROOT/runs/$1/model.safetensors
   fi
