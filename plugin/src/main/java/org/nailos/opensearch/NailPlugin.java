@@ -19,7 +19,8 @@ import java.util.List;
 import java.util.function.Supplier;
 
 /**
- * Registers the {@code nail} query and the models API. A model is a folder {@code <config>/nail/models/<name>/}
+ * Registers the {@code nail} query, the {@code nail_hybrid} compound query (normalized sub-scores, weighted) and
+ * the models API. A model is a folder {@code <config>/nail/models/<name>/}
  * on each node, or a document of the system index {@value SystemModels#INDEX} that PUT _plugins/nail/models
  * wrote once for the whole cluster (the folder wins when both exist).
  */
@@ -35,7 +36,8 @@ public class NailPlugin extends Plugin implements SearchPlugin, SystemIndexPlugi
     @Override
     public List<QuerySpec<?>> getQueries() {
         return List.of(new QuerySpec<>(NailQueryBuilder.NAME, in -> new NailQueryBuilder(in, models, uploaded),
-            parser -> NailQueryBuilder.fromXContent(parser, models, uploaded)));
+            parser -> NailQueryBuilder.fromXContent(parser, models, uploaded)),
+            new QuerySpec<>(NailHybridQueryBuilder.NAME, NailHybridQueryBuilder::new, NailHybridQueryBuilder::fromXContent));
     }
 
     @Override
