@@ -3,7 +3,9 @@
 The NAIL score of a document is Σ over distinct query tokens of count × query weight × document
 weight. Each clause says `"linear": {}`: without it `rank_feature` applies `saturation`
 (S / (S + pivot)) and the sum is no longer a dot product. The hybrid is one request: a weighted
-`bool` of the BM25 `multi_match` and the NAIL clauses, so the engine adds the two scores itself.
+`bool` of the BM25 `multi_match` and the NAIL clauses, so the engine adds the two scores itself; with
+`hybrid_normalization="max"` it is the nail plugin's `nail_hybrid` query, which first divides each score by its
+top score over the index, so one weight pair fits every collection.
 On Elasticsearch (`QueryOptions.engine`) each token clause is a `term` on the `sparse_vector` field,
 which scores the same product (see `nail_os.engines.elasticsearch`); the rest of the body is the same.
 """
@@ -23,6 +25,10 @@ from nail_os.tokens import QueryToken, Tokenizer
 
 Mode = Literal["bm25", "nail", "hybrid"]
 MODES: tuple[Mode, ...] = ("bm25", "nail", "hybrid")
+# How the hybrid combines BM25 and NAIL: "none", their raw weighted sum (a bool, any cluster); "max", each score
+# divided by its top score over the index first (the nail plugin's `nail_hybrid` query, OpenSearch only).
+HybridNormalization = Literal["none", "max"]
+HYBRID_NORMALIZATIONS: tuple[HybridNormalization, ...] = ("none", "max")
 # OpenSearch's default `indices.query.bool.max_clause_count` (the engine counts the clauses of every
 # Boolean query, nested ones too, against it).
 DEFAULT_MAX_CLAUSES = 1024
@@ -64,6 +70,10 @@ class QueryOptions:
     # model there (uploaded, or a folder under config/nail/models/; Elasticsearch reads folders only).
     server_side: bool = False
     model: str = SHIPPED
+    # "max": the hybrid is the plugin's `nail_hybrid` query, bm25_weight x BM25/top BM25 + nail_weight x NAIL/top
+    # NAIL, the tops found by the node over the searched index (min-max with the lower bound 0); "none": the raw
+    # weighted sum. Needs the nail plugin on OpenSearch; either NAIL body (server_side or not) goes inside it.
+    hybrid_normalization: HybridNormalization = "none"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -82,6 +92,19 @@ class QueryOptions:
             raise QueryError("server_side weighs tokens as query_weights='index' does (the index's statistics where "
                              "it keeps them, the model's weights otherwise); query_weights='model' needs the "
                              "client-built body")
+        if self.hybrid_normalization not in HYBRID_NORMALIZATIONS:
+            raise QueryError(f"hybrid_normalization {self.hybrid_normalization!r} is not one of "
+                             f"{', '.join(HYBRID_NORMALIZATIONS)}")
+        if self.hybrid_normalization == "max":
+            if self.engine != "opensearch":
+                raise QueryError("hybrid_normalization='max' is the OpenSearch nail plugin's nail_hybrid query; "
+                                 f"{self.engine} has no such query (docs/elasticsearch.md): use 'none'")
+            if not (self.bm25_weight >= 0 and self.nail_weight >= 0 and self.bm25_weight + self.nail_weight > 0):
+                raise QueryError(f"hybrid_normalization='max' needs weights >= 0, not both 0; got bm25_weight="
+                                 f"{self.bm25_weight}, nail_weight={self.nail_weight}")
+            if self.named:
+                raise QueryError("hybrid_normalization='max' scales each part by a top score the node finds, so "
+                                 "named clauses cannot report their share; explain needs hybrid_normalization='none'")
         if self.server_side and self.named:
             raise QueryError("server_side sends one `nail` clause, so hits cannot tell which tokens matched; "
                              "explain needs the client-built body (server_side=False)")
@@ -130,6 +153,22 @@ def server_nail_clause(text: str, *, nail_field: str, model: str, max_clauses: i
     return {"nail": {"field": nail_field, "query": text, "model": model, "max_clauses": max_clauses}}
 
 
+def normalized_hybrid(parts: Sequence[tuple[dict[str, Any] | None, float]]) -> dict[str, Any]:
+    """The nail plugin's `nail_hybrid` query over the parts that exist (a part may be None: no BM25 word, no NAIL
+    token), each with its weight: score = Σ weight x score / the part's top score over the searched index.
+
+    >>> normalized_hybrid([({"match": {"text": "bone"}}, 0.7), ({"nail": {"query": "bone"}}, 0.3)])["nail_hybrid"]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'queries': [{'match': {'text': 'bone'}}, {'nail': {'query': 'bone'}}],
+     'weights': [0.7, 0.3], 'normalization': 'max'}
+    """
+    kept = [(part, weight) for part, weight in parts if part is not None]
+    if len(kept) == 1:  # one part ranks alone; its weight would only scale every score (and might be 0)
+        kept = [(kept[0][0], 1.0)]
+    return {"nail_hybrid": {"queries": [part for part, _ in kept], "weights": [weight for _, weight in kept],
+                            "normalization": "max"}}
+
+
 def bm25_clause(text: str, *, text_fields: Sequence[str], max_clauses: int, named: bool = False) -> dict[str, Any]:
     """BEIR's BM25 baseline query, cut to its first words when it would exceed `max_clauses`.
 
@@ -169,7 +208,8 @@ def build_query(
     A query with no usable token (empty, punctuation the tokenizer drops, only [UNK]) gives a body
     that matches nothing rather than an error: `{"match_none": {}}`. With `options.server_side` the NAIL part
     is one `nail` clause (`server_nail_clause`) that the nail plugin turns into the same clauses on the node;
-    `tokenizer` may then be None.
+    `tokenizer` may then be None. With `options.hybrid_normalization == "max"` a hybrid is one `nail_hybrid`
+    query (`normalized_hybrid`) around the same two parts.
     """
     options = options or QueryOptions()
     if not isinstance(text, str):
@@ -204,7 +244,9 @@ def build_query(
     if options.mode in ("bm25", "hybrid") and _WORD.search(text):
         bm25_part = bm25_clause(text, text_fields=options.text_fields, max_clauses=bm25_budget, named=options.named)
 
-    if options.mode == "hybrid" and nail_part and bm25_part:
+    if options.mode == "hybrid" and options.hybrid_normalization == "max" and (nail_part or bm25_part):
+        body["query"] = normalized_hybrid([(bm25_part, options.bm25_weight), (nail_part, options.nail_weight)])
+    elif options.mode == "hybrid" and nail_part and bm25_part:
         bm25_part["multi_match"]["boost"] = options.bm25_weight
         weighted_nail = {"bool": {"should": [nail_part], "boost": options.nail_weight}}
         if "nail" in nail_part:  # the plugin's query takes the boost itself, as the bool of clauses does

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nail_os.cli.options import model_option, nail_field_option, query_weights_option
+from nail_os.cli.options import hybrid_normalization_option, model_option, nail_field_option, query_weights_option
 
 
 def _floats(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, ...]:
@@ -57,11 +57,12 @@ def _modes(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str,
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
 @nail_field_option
 @query_weights_option
+@hybrid_normalization_option
 @click.pass_context
 def eval_(ctx: click.Context, source: str, model: str | None, split: str, index: str | None, modes: tuple[str, ...],
           hybrid_weight: float, hybrid_weights: tuple[float, ...], tune_split: str | None, out: Path | None,
           reindex: bool, depth: int, latency_repeats: int | None, device: str | None, features: Path | None,
-          seed: int, no_plots: bool, nail_field: str, query_weights: str) -> None:
+          seed: int, no_plots: bool, nail_field: str, query_weights: str, hybrid_normalization: str) -> None:
     """Index SOURCE once, then measure BM25, NAIL and hybrid on its judged queries through OpenSearch.
 
     SOURCE is a BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) or an ir_datasets id whose data
@@ -70,6 +71,7 @@ def eval_(ctx: click.Context, source: str, model: str | None, split: str, index:
     \b
     Example:
       nail-os eval ../shared/data/scifact --tune-split train --out eval/results/scifact
+      nail-os eval ../shared/data/cacm --hybrid-normalization max --hybrid-weight 1 --hybrid-weights none
     """
     from nail_os.cli.options import client_from
     from nail_os.evaluation import EvalOptions, dataset_name, evaluate
@@ -79,7 +81,8 @@ def eval_(ctx: click.Context, source: str, model: str | None, split: str, index:
                           hybrid_weight=hybrid_weight, sweep_weights=hybrid_weights, tune_split=tune_split,
                           depth=depth, latency_repeats=latency_repeats, reindex=reindex, device=device,
                           features=features, nail_field=nail_field, seed=seed,
-                          query_weights=query_weights)
+                          query_weights=query_weights,
+                          hybrid_normalization=hybrid_normalization)  # type: ignore[arg-type]
     client = client_from(ctx)
     env = environment(client, ["nail-os", *sys.argv[1:]])
     result = evaluate(client, source, options)

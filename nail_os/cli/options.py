@@ -13,7 +13,7 @@ import click
 from nail_os.connection import ClusterConfig
 from nail_os.engines import Client
 from nail_os.features import DEFAULT_NAIL_FIELD
-from nail_os.queries import DEFAULT_MAX_CLAUSES, MODES
+from nail_os.queries import DEFAULT_MAX_CLAUSES, HYBRID_NORMALIZATIONS, MODES
 
 
 def client_from(ctx: click.Context) -> Client:
@@ -46,6 +46,7 @@ def query_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--size", "-k", default=10, show_default=True, help="Hits to return."),
         click.option("--bm25-weight", default=1.0, show_default=True, help="Hybrid: weight of the BM25 score."),
         click.option("--nail-weight", default=1.0, show_default=True, help="Hybrid: weight of the NAIL score."),
+        hybrid_normalization_option,
         click.option("--text-field", "text_fields", multiple=True, default=("title", "text"), show_default=True,
                      help="Text fields for BM25 (repeat for several)."),
         click.option("--max-clauses", default=DEFAULT_MAX_CLAUSES, show_default=True,
@@ -67,6 +68,13 @@ def query_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def hybrid_normalization_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--hybrid-normalization", type=click.Choice(HYBRID_NORMALIZATIONS), default="none", show_default=True,
+        help="Hybrid: none, the raw weighted sum BM25 + NAIL; max, each score divided by its top score over the "
+             "index first (the nail plugin's nail_hybrid query; OpenSearch with the plugin installed).")(f)
+
+
 def query_weights_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--query-weights", type=click.Choice(["index", "model"]), default="index", show_default=True,
@@ -82,7 +90,7 @@ def query_options_from(kwargs: dict[str, Any]) -> Any:
         text_fields=tuple(kwargs["text_fields"]), bm25_weight=kwargs["bm25_weight"],
         nail_weight=kwargs["nail_weight"], max_clauses=kwargs["max_clauses"], on_too_many=kwargs["on_too_many"],
         nail_query=kwargs["nail_query"], query_weights=kwargs["query_weights"], server_side=kwargs["server_side"],
-        model=server_model_name(kwargs["model"]),
+        model=server_model_name(kwargs["model"]), hybrid_normalization=kwargs["hybrid_normalization"],
     )
 
 

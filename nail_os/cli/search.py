@@ -29,6 +29,8 @@ def search(ctx: click.Context, text: str, index: str, explain: bool, as_json: bo
     Example:
       nail-os search "vitamin d bone density" --index scifact --mode hybrid --explain
       nail-os search "vitamin d bone density" --index scifact --mode hybrid --server-side
+      nail-os search "vitamin d bone density" -i scifact --mode hybrid --hybrid-normalization max \\
+          --bm25-weight 0.5 --nail-weight 0.5
     """
     from nail_os.cli.options import client_from
     from nail_os.search import search as run_search

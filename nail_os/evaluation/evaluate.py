@@ -32,7 +32,15 @@ from nail_os.errors import NailOSError
 from nail_os.evaluation.efficiency import posting_stats, query_token_stats, summarize_latency, time_queries
 from nail_os.evaluation.metrics import MEASURES, PRIMARY, Qrels, Run, compare, per_query, score_run
 from nail_os.mapping import DEFAULT_NAIL_FIELD
-from nail_os.queries import DEFAULT_MAX_CLAUSES, MODES, Mode, QueryOptions, build_query, select_tokens
+from nail_os.queries import (
+    DEFAULT_MAX_CLAUSES,
+    MODES,
+    HybridNormalization,
+    Mode,
+    QueryOptions,
+    build_query,
+    select_tokens,
+)
 from nail_os.search import parse_hits, send
 from nail_os.statistics import index_statistics
 from nail_os.tokens import Tokenizer
@@ -93,6 +101,8 @@ class EvalOptions:
     nail_field: str = DEFAULT_NAIL_FIELD
     max_clauses: int = DEFAULT_MAX_CLAUSES
     query_weights: Literal["index", "model"] = "index"  # see QueryOptions.query_weights
+    # "max": the hybrid (and its sweep) through the nail plugin's nail_hybrid query; see QueryOptions
+    hybrid_normalization: HybridNormalization = "none"
     seed: int = 0
     show_progress: bool = True
 
@@ -261,7 +271,8 @@ def evaluate(client: OpenSearch, source: str, options: EvalOptions) -> EvalResul
     # Quality: one run per mode at full depth. These passes also warm the node up for the timing below.
     mark = time.monotonic()
     base = QueryOptions(size=options.depth, nail_field=options.nail_field, max_clauses=options.max_clauses,
-                        nail_weight=options.hybrid_weight, engine=engine_of(client).NAME)
+                        nail_weight=options.hybrid_weight, engine=engine_of(client).NAME,
+                        hybrid_normalization=options.hybrid_normalization)
     runs: dict[str, Run] = {}
     took: dict[str, list[float]] = {}
     for mode in options.modes:

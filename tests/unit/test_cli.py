@@ -32,6 +32,20 @@ def test_query_dsl_prints_json_only():
     assert all(c["rank_feature"]["linear"] == {} for c in body["query"]["bool"]["should"])
 
 
+def test_query_dsl_prints_the_normalized_hybrid():
+    result = CliRunner().invoke(main, ["query", "--dsl", "vitamin d", "--mode", "hybrid", "--server-side",
+                                       "--hybrid-normalization", "max", "--bm25-weight", "0.7", "--nail-weight", "0.3"])
+    assert result.exit_code == 0, result.output
+    hybrid = json.loads(result.stdout)["query"]["nail_hybrid"]
+    assert hybrid["weights"] == [0.7, 0.3] and [next(iter(q)) for q in hybrid["queries"]] == ["multi_match", "nail"]
+
+
+def test_the_normalized_hybrid_on_elasticsearch_is_a_clear_error():
+    result = CliRunner().invoke(main, ["--engine", "elasticsearch", "query", "vitamin d", "--mode", "hybrid",
+                                       "--server-side", "--hybrid-normalization", "max"])
+    assert result.exit_code == 1 and "nail_hybrid" in result.output, result.output
+
+
 def test_unreachable_cluster_is_a_clear_error():
     result = CliRunner().invoke(main, ["--url", "http://127.0.0.1:1", "search", "x", "-i", "none", "--mode", "bm25"])
     assert result.exit_code == 1

@@ -149,3 +149,43 @@ def test_server_side_runs_on_elasticsearch_too():
 def test_server_side_refuses_what_the_plugin_cannot_do(options):
     with pytest.raises(QueryError, match="server_side"):
         QueryOptions(server_side=True, **options)
+
+
+def test_max_normalized_hybrid_is_one_nail_hybrid_query_with_the_weights():
+    options = QueryOptions(mode="hybrid", server_side=True, hybrid_normalization="max", bm25_weight=0.7,
+                           nail_weight=0.3, max_clauses=100)
+    hybrid = build_query("vitamin d", None, options)["query"]["nail_hybrid"]
+    bm25, nail = hybrid["queries"]
+    assert hybrid["weights"] == [0.7, 0.3] and hybrid["normalization"] == "max"
+    # The weights live in nail_hybrid only: the parts carry no boost of their own, and share the clause budget.
+    assert "boost" not in bm25["multi_match"] and "boost" not in nail["nail"]
+    assert nail["nail"]["max_clauses"] == 50
+
+
+def test_max_normalized_hybrid_wraps_the_client_built_nail_body_too(tokenizer):
+    options = QueryOptions(mode="hybrid", hybrid_normalization="max")
+    bm25, nail = build_query("coffee tea", tokenizer, options)["query"]["nail_hybrid"]["queries"]
+    assert "multi_match" in bm25 and len(nail["bool"]["should"]) == 2
+
+
+def test_max_normalized_hybrid_with_one_part_ranks_by_it_alone():
+    # No word for BM25 (punctuation only): the NAIL part alone, weighted 1 whatever its weight.
+    options = QueryOptions(mode="hybrid", server_side=True, hybrid_normalization="max", nail_weight=0.3)
+    hybrid = build_query("¿?", None, options)["query"]["nail_hybrid"]
+    assert [list(q) for q in hybrid["queries"]] == [["nail"]] and hybrid["weights"] == [1.0]
+
+
+def test_the_raw_sum_stays_the_default():
+    assert "bool" in build_query("vitamin d", None, QueryOptions(mode="hybrid", server_side=True))["query"]
+
+
+@pytest.mark.parametrize(("options", "reason"), [
+    (dict(hybrid_normalization="min_max"), "is not one of none, max"),
+    (dict(hybrid_normalization="max", engine="elasticsearch"), "elasticsearch has no such query"),
+    (dict(hybrid_normalization="max", bm25_weight=-1.0), "weights >= 0"),
+    (dict(hybrid_normalization="max", bm25_weight=0.0, nail_weight=0.0), "not both 0"),
+    (dict(hybrid_normalization="max", named=True), "explain needs"),
+])
+def test_max_normalization_refuses_what_nail_hybrid_cannot_do(options, reason):
+    with pytest.raises(QueryError, match=reason):
+        QueryOptions(mode="hybrid", **options)
