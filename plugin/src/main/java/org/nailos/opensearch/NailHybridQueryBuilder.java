@@ -332,7 +332,8 @@ public class NailHybridQueryBuilder extends AbstractQueryBuilder<NailHybridQuery
         if (ExceptionsHelper.unwrapCause(e) instanceof SearchPhaseExecutionException phase
             && phase.shardFailures().length > 0) {
             ShardSearchFailure first = phase.shardFailures()[0];
-            reason = first.reason();
+            // The shard's own exception, not its transport wrapper: "[nail] field [text] is of type [text]; ..."
+            reason = first.getCause() != null ? ExceptionsHelper.unwrapCause(first.getCause()).getMessage() : first.reason();
         }
         return new OpenSearchStatusException("[" + NAME + "] [queries][" + index + "] failed: " + reason,
             ExceptionsHelper.status(e), e);
