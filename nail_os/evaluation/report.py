@@ -95,10 +95,12 @@ def _f(value: float | None, digits: int = 3) -> str:
 
 def mode_label(results: Mapping[str, Any], mode: str) -> str:
     sweep = results.get("hybrid_sweep") or {}
+    # Results written before the option existed are raw sums.
+    normalized = ", max-normalized" if results["options"].get("hybrid_normalization") == "max" else ""
     if mode == "hybrid":
-        return f"hybrid (w={results['options']['hybrid_weight']:g}, fixed)"
+        return f"hybrid (w={results['options']['hybrid_weight']:g}, fixed{normalized})"
     if mode == "hybrid-tuned" and "tuned" in sweep:
-        return f"hybrid (w={sweep['tuned']['nail_weight']:g}, tuned on {sweep['tune_split']})"
+        return f"hybrid (w={sweep['tuned']['nail_weight']:g}, tuned on {sweep['tune_split']}{normalized})"
     return mode
 
 

@@ -114,3 +114,11 @@ def test_summary_compares_the_models_run_into_subfolders(tmp_path):
     text = write_summary(tmp_path).read_text()
     assert "| splade-tiny | 1 | 0.6000 | 0.6500 | 0.9000 | 0.7000 | 0.9000 | 200 |" in text
     assert "| [other-model](other/README.md) | 1 | 0.6000 | 0.5000 |" in text and "training" not in text
+
+
+def test_a_max_normalized_hybrid_says_so_in_its_label():
+    from nail_os.evaluation.report import mode_label
+
+    options = {"hybrid_weight": 1.0, "hybrid_normalization": "max"}
+    assert mode_label({"options": options}, "hybrid") == "hybrid (w=1, fixed, max-normalized)"
+    assert mode_label({"options": {"hybrid_weight": 1.0}}, "hybrid") == "hybrid (w=1, fixed)"  # older results
