@@ -294,7 +294,8 @@ def kind_means(all_results: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def models_table(results_dir: Path, all_results: Sequence[Mapping[str, Any]]) -> str | None:
     """This folder's model next to the runs of other models in its subfolders (`<model>/<dataset>/results.json`,
-    e.g. `NAIL_OS_RESULTS=eval/results/splade-tiny eval/run_all --model splade-tiny`), means over datasets."""
+    e.g. `NAIL_OS_RESULTS=eval/results/splade-tiny eval/run_all --model splade-tiny`): one row per model and kind of
+    collection (as `kind_means`), means over that kind's datasets."""
     others = {}
     for sub in sorted(p for p in results_dir.iterdir() if p.is_dir()):
         found = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(sub.glob("*/results.json"))]
@@ -303,18 +304,23 @@ def models_table(results_dir: Path, all_results: Sequence[Mapping[str, Any]]) ->
             others[sub.name] = found
     if not others:
         return None
-    lines = ["| model | datasets | BM25 nDCG@10 | NAIL nDCG@10 | NAIL R@100 | hybrid (w=1) nDCG@10 | hybrid R@100 "
-             "| NAIL postings/doc |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | kind: datasets | BM25 nDCG@10 | NAIL nDCG@10 | NAIL R@100 | hybrid (w=1) nDCG@10 "
+             "| hybrid R@100 | NAIL postings/doc |", "|---|---|---|---|---|---|---|---|"]
     here = all_results[0]["model"]
     for name, results in [(here, all_results), *others.items()]:
         model = Path(results[0]["model"]).name
         # An earlier version of this folder's model has the same name: its folder tells them apart.
         label = name if results is all_results else f"[{name if model == Path(here).name else model}]({name}/README.md)"
-        postings = sum(r["features"]["postings_per_doc"]["mean"] for r in results) / len(results)
-        lines.append(f"| {label} | {len(results)} | {_means(results, 'bm25', 'nDCG@10'):.4f} | "
-                     f"{_means(results, 'nail', 'nDCG@10'):.4f} | {_means(results, 'nail', 'R@100'):.4f} | "
-                     f"{_means(results, 'hybrid', 'nDCG@10'):.4f} | {_means(results, 'hybrid', 'R@100'):.4f} | "
-                     f"{postings:.0f} |")
+        kinds: dict[str, list[Mapping[str, Any]]] = {}
+        for r in results:  # runs older than provenance.json recorded no kind
+            kinds.setdefault(r.get("kind", "not recorded"), []).append(r)
+        for kind, group in kinds.items():
+            postings = sum(r["features"]["postings_per_doc"]["mean"] for r in group) / len(group)
+            names = ", ".join(r["dataset"]["name"] for r in group)
+            lines.append(f"| {label} | {kind}: {names} | {_means(group, 'bm25', 'nDCG@10'):.4f} | "
+                         f"{_means(group, 'nail', 'nDCG@10'):.4f} | {_means(group, 'nail', 'R@100'):.4f} | "
+                         f"{_means(group, 'hybrid', 'nDCG@10'):.4f} | {_means(group, 'hybrid', 'R@100'):.4f} | "
+                         f"{postings:.0f} |")
     return "\n".join(lines)
 
 
@@ -377,7 +383,7 @@ def write_summary(results_dir: str | Path, *, run_info: Mapping[str, Any] | None
         "Per dataset:", summary_table(all_results),
         f"† p < {ALPHA} against BM25 on per-query nDCG@10 (paired randomisation test). p50 × BM25: median client "
         "latency of the mode divided by BM25's, same node, same queries, interleaved.",
-        *(["## Models compared (means over the datasets, same node, same BM25)", table]
+        *(["## Models compared (means per kind of collection, same node, same BM25)", table]
           if (table := models_table(results_dir, all_results)) else []),
         "## Efficiency", efficiency_table(all_results),
         "Sizes are primary store bytes after a force-merge to one segment; the NAIL field's share is the full "

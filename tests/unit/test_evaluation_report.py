@@ -112,8 +112,22 @@ def test_summary_compares_the_models_run_into_subfolders(tmp_path):
     (tmp_path / "training" / "run").mkdir(parents=True)  # a training run's results.json is not an eval's
     (tmp_path / "training" / "run" / "results.json").write_text('{"test": {}}')
     text = write_summary(tmp_path).read_text()
-    assert "| splade-tiny | 1 | 0.6000 | 0.6500 | 0.9000 | 0.7000 | 0.9000 | 200 |" in text
-    assert "| [other-model](other/README.md) | 1 | 0.6000 | 0.5000 |" in text and "training" not in text
+    kind = make_results("a").get("kind", "not recorded")  # one row per kind of collection, never a mixed mean
+    assert f"| splade-tiny | {kind}: a | 0.6000 | 0.6500 | 0.9000 | 0.7000 | 0.9000 | 200 |" in text
+    assert f"| [other-model](other/README.md) | {kind}: a | 0.6000 | 0.5000 |" in text and "training" not in text
+
+
+def test_models_compared_keep_each_kind_of_collection_in_its_own_row(tmp_path):
+    for name, kind, nail in (("seen", "supervised", 0.9), ("unseen", "zero-shot", 0.5)):
+        here = {**make_results(name), "kind": kind}
+        write_results(EvalResult(here, {}), tmp_path / name, {}, plots=False)
+        other = {**make_results(name), "kind": kind, "model": "/models/other-model"}
+        other["quality"]["nail"] = scores(nail)
+        write_results(EvalResult(other, {}), tmp_path / "other" / name, {}, plots=False)
+    text = write_summary(tmp_path).read_text()
+    assert "| [other-model](other/README.md) | supervised: seen | 0.6000 | 0.9000 |" in text
+    assert "| [other-model](other/README.md) | zero-shot: unseen | 0.6000 | 0.5000 |" in text
+    assert "| 0.6000 | 0.7000 |" not in text  # no NAIL mean over both kinds
 
 
 def test_a_max_normalized_hybrid_says_so_in_its_label():
