@@ -53,11 +53,25 @@ def test_hybrid_adds_weighted_bm25_and_nail_in_one_request(client, tiny_index, t
         assert sum(hit.contributions.values()) == pytest.approx(hit.score, rel=1e-5)
 
 
+def test_hybrid_on_combined_fields_adds_bm25f_and_nail(client, tiny_index, tokenizer):
+    bm25f = QueryOptions(mode="bm25", bm25_query="combined_fields")
+    bm25 = {h.doc_id: h.score for h in search(client, tiny_index, "coffee tea", None, bm25f)}
+    assert bm25 and bm25 != {h.doc_id: h.score for h in search(client, tiny_index, "coffee tea", None,
+                                                                QueryOptions(mode="bm25"))}
+    options = QueryOptions(mode="hybrid", bm25_query="combined_fields", nail_weight=2.0, query_weights="model")
+    nail = {"d1": 2.5, "d2": 1.0, "d3": 3.0}
+    hits = search(client, tiny_index, "coffee tea", tokenizer, options)
+    assert {h.doc_id for h in hits} == {"d1", "d2", "d3"}
+    for hit in hits:
+        assert hit.score == pytest.approx(bm25.get(hit.doc_id, 0) + 2.0 * nail[hit.doc_id], rel=1e-5)
+
+
 def test_cli_explain_and_modes(node_url, tiny_index):
     runner = CliRunner()
-    for mode in ("bm25", "nail", "hybrid"):
+    for mode, shape in (("bm25", "multi_match"), ("nail", "multi_match"), ("hybrid", "multi_match"),
+                        ("hybrid", "combined_fields")):
         result = runner.invoke(main, ["--url", node_url, "search", "coffee", "-i", tiny_index, "--mode", mode,
-                                      "--model", "splade-tiny", "--json", "--explain"])
+                                      "--bm25-query", shape, "--model", "splade-tiny", "--json", "--explain"])
         assert result.exit_code == 0, result.output
         first = json.loads(result.output.splitlines()[0])
         assert first["id"] in {"d1", "d2"} and first["contributions"]

@@ -46,6 +46,13 @@ def test_hybrid_is_one_weighted_bool(tokenizer):
     assert nail["bool"]["boost"] == 2.0
 
 
+def test_hybrid_on_combined_fields_weights_the_bm25f_part(tokenizer):
+    options = QueryOptions(mode="hybrid", bm25_query="combined_fields", bm25_weight=0.3, named=True)
+    bm25, nail = clauses(build_query("coffee", tokenizer, options))
+    assert bm25 == {"combined_fields": {"query": "coffee", "fields": ["title", "text"], "_name": "bm25", "boost": 0.3}}
+    assert "bool" in nail
+
+
 def test_bm25_needs_no_tokenizer():
     body = build_query("coffee", None, QueryOptions(mode="bm25"))
     assert body["query"]["multi_match"]["fields"] == ["title", "text"]
