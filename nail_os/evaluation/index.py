@@ -153,6 +153,11 @@ def _reusable(client: OpenSearch, index: str, identity: dict[str, str], records:
         return None
     header, features = cached
     stale = [k for k, v in identity.items() if header.get(k) != v]
+    # The cache is one file per index name, shared by every cluster this machine evaluates on; the index's own
+    # _meta (written at creation) says what this cluster's copy was built from.
+    mapping = client.indices.get_mapping(index=index).get(index, {}).get("mappings", {})
+    meta = mapping.get("_meta", {}).get("nail_os", {})  # as nail_os.mapping.create_index writes it
+    stale += [f"{k} (the index's _meta)" for k, v in identity.items() if meta.get(k) != v]
     if records is not None and header.get("records") != records:
         stale.append(f"records ({header.get('records')} cached, {records} in the corpus now)")
     count = _doc_count(client, index)

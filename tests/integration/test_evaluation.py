@@ -89,6 +89,14 @@ def test_eval_measures_every_mode_through_the_node(node_url, client, index_name,
     assert r2["index"]["reused"] is True
     assert r2["quality"]["nail"] == r["quality"]["nail"]
 
+    # An index of that name built from other input (another cluster's run left the shared features cache
+    # matching this one's) is rebuilt, not reused: its own _meta is checked too.
+    client.indices.put_mapping(index=index_name, body={"_meta": {"nail_os": {"model_fingerprint": "another"}}})
+    shutil.rmtree(out)
+    third = CliRunner().invoke(main, [*args, "--modes", "bm25,nail", "--hybrid-weights", "none"])
+    assert third.exit_code == 0, third.output
+    assert json.loads((out / "results.json").read_text())["index"]["reused"] is False
+
 
 def test_eval_indexes_pre_encoded_features_instead_of_encoding(node_url, client, index_name, data, tmp_path,
                                                            monkeypatch):
