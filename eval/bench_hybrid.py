@@ -37,8 +37,9 @@ WEIGHTS = ((0.5, 0.5), (0.7, 0.3), (0.3, 0.7))
 DEPTH = 100  # nDCG@10 reads the top 10; 100 hits keep the runs cheap
 TIMED = ("raw_w1", "max_0.5_0.5")  # the default hybrid and its normalized counterpart at equal weights
 PASSES = 3  # timed passes over the test queries per mode, after one warm-up pass
-# The offline runs of the same model (index IDF query weights), eval/fusion.py over eval/results/<model>/.
-OFFLINE_MODEL = "nail-minilm-index-idf"
+# The offline runs of the same model (index IDF query weights): eval/fusion.py over eval/run_all's runs in
+# eval/results/ (`python eval/fusion.py eval/results ...`).
+OFFLINE_MODEL = "nail-minilm"
 
 
 def modes() -> dict[str, QueryOptions]:

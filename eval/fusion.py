@@ -1,6 +1,6 @@
 """Raw-sum hybrid against per-query min-max fusion, from the runs `nail-os eval` wrote (issue 15, point 5).
 
-    python eval/fusion.py eval/results/zs-pool eval/results/nail-minilm-index-idf
+    python eval/fusion.py eval/results eval/results/zs-pool eval/results/nail-minilm-index-idf
 
 For each results folder and each collection with `runs/{bm25,nail,hybrid}.trec.gz` (1,000 hits a query, through
 OpenSearch with the kit's defaults: english-analyzer BM25, IDF of the index as query weights), the hybrid the
@@ -73,6 +73,14 @@ def test_qrels(collection: str) -> list[ir_measures.Qrel]:
     return [ir_measures.Qrel(q, d, r) for q, docs in read_qrels(DATA / collection).items() for d, r in docs.items()]
 
 
+def label(folder: Path) -> str:
+    """A results folder's name; eval/results itself (eval/run_all's runs) is named by the model that made them."""
+    if folder.resolve().name != "results":
+        return folder.name
+    first = next(folder.glob("*/results.json"))
+    return Path(json.loads(first.read_text(encoding="utf-8"))["model"]).name
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path, help="`nail-os eval` results folders with runs/")
@@ -83,7 +91,7 @@ def main() -> None:
             collection = runs.parent.name
             qrels = test_qrels(collection)
             bm25, nail = read_run(runs / "bm25.trec.gz"), read_run(runs / "nail.trec.gz")
-            row = {"model": folder.name, "collection": collection, "bm25": ndcg10(bm25, qrels),
+            row = {"model": label(folder), "collection": collection, "bm25": ndcg10(bm25, qrels),
                    "nail": ndcg10(nail, qrels), "hybrid_raw_w1": ndcg10(read_run(runs / "hybrid.trec.gz"), qrels)}
             for depth in DEPTHS:
                 for w in WEIGHTS:
