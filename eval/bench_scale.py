@@ -219,7 +219,8 @@ def write(points: list[dict[str, Any]], env: dict[str, Any], corpus_docs: int) -
     out = [
         "# Query latency on real text against the index size",
         "",
-        f"Real passages of ../shared/data ({corpus_docs:,} in all) with the shipped model's features, one shard "
+        f"Real passages of ../shared/data ({corpus_docs:,} in all) with nail-minilm features (see performance.md "
+        "for which version encoded which file; all length-aware), one shard "
         f"force-merged to one segment at each size; {N_QUERIES} real queries x {PASSES} passes, modes interleaved, "
         "request cache off. Cells: client p50 ms (p50 / p99 ratio to the fastest BM25 shape at that size).",
         "",
