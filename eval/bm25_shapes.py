@@ -12,6 +12,7 @@ index's IDF as query weights (the kit's defaults).
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,8 @@ from nail_os.tokens import Tokenizer
 
 
 def hybrid_on(shape: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    """The kit's hybrid body with its BM25 clause replaced by `shape`'s query."""
+    """The kit's hybrid body with its BM25 clause replaced by `shape`'s query (for `match` on one field, which
+    `QueryOptions.bm25_query` does not offer)."""
     should = body["query"].get("bool", {}).get("should", [])
     if should and "multi_match" in should[0]:
         should[0] = shape["query"]
@@ -60,9 +62,10 @@ def main() -> None:
             options = QueryOptions(mode="hybrid", size=100)
             bodies = {mode: {**make(text), "size": 100} for mode, make in shapes.items()}
             bodies["hybrid_multi"] = build_query(text, tokenizer, options, weights)
-            for shape in ("combined", "match"):
-                bodies[f"hybrid_{shape}"] = hybrid_on(shapes[f"bm25_{shape}"](text),
-                                                      build_query(text, tokenizer, options, weights))
+            bodies["hybrid_combined"] = build_query(text, tokenizer, replace(options, bm25_query="combined_fields"),
+                                                    weights)
+            bodies["hybrid_match"] = hybrid_on(shapes["bm25_match"](text), build_query(text, tokenizer, options,
+                                                                                       weights))
             for mode, body in bodies.items():
                 hits = os_client.search(index=index, body=body)["hits"]["hits"]
                 runs.setdefault(mode, []).extend(ir_measures.ScoredDoc(qid, h["_id"], h["_score"]) for h in hits)

@@ -29,6 +29,9 @@ MODES: tuple[Mode, ...] = ("bm25", "nail", "hybrid")
 # divided by its top score over the index first (the nail plugin's `nail_hybrid` query, OpenSearch only).
 HybridNormalization = Literal["none", "max"]
 HYBRID_NORMALIZATIONS: tuple[HybridNormalization, ...] = ("none", "max")
+# The BM25 part's shape (QueryOptions.bm25_query).
+BM25Query = Literal["multi_match", "combined_fields"]
+BM25_QUERIES: tuple[BM25Query, ...] = ("multi_match", "combined_fields")
 # OpenSearch's default `indices.query.bool.max_clause_count` (the engine counts the clauses of every
 # Boolean query, nested ones too, against it).
 DEFAULT_MAX_CLAUSES = 1024
@@ -55,7 +58,7 @@ class QueryOptions:
     # The BM25 part's shape: "multi_match" (best_fields, tie_breaker 0.5: BEIR's baseline, the default) or
     # "combined_fields" (BM25F over the fields as one; Lucene can skip non-competitive documents in it, which
     # best_fields with a tie_breaker prevents: the faster hybrid at scale, eval/results/performance.md).
-    bm25_query: Literal["multi_match", "combined_fields"] = "multi_match"
+    bm25_query: BM25Query = "multi_match"
     bm25_weight: float = 1.0
     nail_weight: float = 1.0
     max_clauses: int = DEFAULT_MAX_CLAUSES
@@ -96,6 +99,8 @@ class QueryOptions:
             raise QueryError("server_side weighs tokens as query_weights='index' does (the index's statistics where "
                              "it keeps them, the model's weights otherwise); query_weights='model' needs the "
                              "client-built body")
+        if self.bm25_query not in BM25_QUERIES:
+            raise QueryError(f"bm25_query {self.bm25_query!r} is not one of {', '.join(BM25_QUERIES)}")
         if self.hybrid_normalization not in HYBRID_NORMALIZATIONS:
             raise QueryError(f"hybrid_normalization {self.hybrid_normalization!r} is not one of "
                              f"{', '.join(HYBRID_NORMALIZATIONS)}")
@@ -174,7 +179,7 @@ def normalized_hybrid(parts: Sequence[tuple[dict[str, Any] | None, float]]) -> d
 
 
 def bm25_clause(text: str, *, text_fields: Sequence[str], max_clauses: int, named: bool = False,
-                shape: Literal["multi_match", "combined_fields"] = "multi_match") -> dict[str, Any]:
+                shape: BM25Query = "multi_match") -> dict[str, Any]:
     """BEIR's BM25 baseline query (or, `shape="combined_fields"`, BM25F over the fields), cut to its first words
     when it would exceed `max_clauses`.
 

@@ -13,7 +13,7 @@ import click
 from nail_os.connection import ClusterConfig
 from nail_os.engines import Client
 from nail_os.features import DEFAULT_NAIL_FIELD
-from nail_os.queries import DEFAULT_MAX_CLAUSES, HYBRID_NORMALIZATIONS, MODES
+from nail_os.queries import BM25_QUERIES, DEFAULT_MAX_CLAUSES, HYBRID_NORMALIZATIONS, MODES
 
 
 def client_from(ctx: click.Context) -> Client:
@@ -49,7 +49,7 @@ def query_options(f: Callable[..., Any]) -> Callable[..., Any]:
         hybrid_normalization_option,
         click.option("--text-field", "text_fields", multiple=True, default=("title", "text"), show_default=True,
                      help="Text fields for BM25 (repeat for several)."),
-        click.option("--bm25-query", type=click.Choice(["multi_match", "combined_fields"]), default="multi_match",
+        click.option("--bm25-query", type=click.Choice(BM25_QUERIES), default="multi_match",
                      show_default=True,
                      help="BM25's shape: multi_match best_fields (BEIR's baseline) or combined_fields (BM25F over "
                           "the fields; lets Lucene skip documents: the faster hybrid on large indices)."),

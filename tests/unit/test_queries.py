@@ -51,6 +51,8 @@ def test_hybrid_on_combined_fields_weights_the_bm25f_part(tokenizer):
     bm25, nail = clauses(build_query("coffee", tokenizer, options))
     assert bm25 == {"combined_fields": {"query": "coffee", "fields": ["title", "text"], "_name": "bm25", "boost": 0.3}}
     assert "bool" in nail
+    with pytest.raises(QueryError, match="bm25_query 'match' is not one of multi_match, combined_fields"):
+        QueryOptions(mode="bm25", bm25_query="match")  # type: ignore[arg-type]
 
 
 def test_bm25_needs_no_tokenizer():
